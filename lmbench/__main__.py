@@ -1,0 +1,5 @@
+"""``python -m lmbench``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Command line: parse options, build a config, call the library. Nothing else lives here."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from . import __version__
+from .corpora import describe_corpora, describe_nltk_corpora
+from .errors import LmbenchError
+from .registry import describe_models
+from .runner import RunConfig, load_dataset, run_benchmark
+from .suite import load_suite, merge_params, parse_assignments, run_field_names
+
+
+class LmbenchGroup(click.Group):
+    """A click group whose errors are one line on stderr with a non-zero exit code, never a traceback."""
+
+    def main(self, args=None, prog_name=None, **kwargs):
+        kwargs.pop("standalone_mode", None)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                code = super().main(args=args, prog_name=prog_name or "lmbench", standalone_mode=False, **kwargs)
+            except click.exceptions.Exit as exc:
+                code = exc.exit_code
+            except click.ClickException as exc:
+                usage = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+                click.echo(f"lmbench: error: {exc.format_message()}{usage}", err=True)
+                code = exc.exit_code
+            except LmbenchError as exc:
+                click.echo(f"lmbench: error: {exc}", err=True)
+                code = 1
+            except (KeyboardInterrupt, click.exceptions.Abort):
+                click.echo("lmbench: interrupted; results of finished models are kept", err=True)
+                code = 130
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"lmbench: warning: {message}", err=True)
+
+
+@click.group(cls=LmbenchGroup)
+@click.version_option(__version__, prog_name="lmbench")
+def cli():
+    """Compare n-gram and neural language models on identical data."""
+
+
+def _fractions(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parts = tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected three comma-separated fractions like 0.8,0.1,0.1, got {value!r}")
+    return parts
+
+
+def _corpus_options(fn):
+    """Options shared by every command that reads a corpus."""
+    options = [
+        click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own."),
+        click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
+                     help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own."),
+        click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
+                     help="Fractions for corpora that are one text (default 0.8,0.1,0.1)."),
+        click.option("--encoding", help="Text encoding of corpus files (default utf-8)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@cli.command()
+@click.option("--models", "-m", help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`).")
+@click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine).")
+@_corpus_options
+@click.option("--min-freq", type=click.IntRange(min=1), help="Minimum training count to enter the vocabulary (default 1).")
+@click.option("--max-vocab", type=click.IntRange(min=3), help="Vocabulary cap, <unk> and end of line included.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>).")
+@click.option("--seed", type=int, help="Random seed, set before each model is fitted (default 0).")
+@click.option("--set", "assignments", multiple=True, metavar="MODEL.PARAM=VALUE",
+              help="Override a model parameter, e.g. --set trigram-addk.k=0.01 (repeatable).")
+@click.option("--config", "suite", type=click.Path(dir_okay=False), help="A TOML suite file (see README).")
+@click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on).")
+@click.pass_context
+def run(ctx, suite, assignments, models, **options):
+    """Fit models on train and report held-out perplexity on valid and test."""
+    config = build_run_config(ctx, suite, assignments, models, options)
+    result = run_benchmark(config, echo=click.echo)
+    click.echo(f"\nwrote {result.out_dir}/perplexity.csv, perplexity.png, config.json")
+    if result.failures:
+        click.echo(f"lmbench: error: {len(result.failures)} model(s) failed: {', '.join(result.failures)}", err=True)
+        return 1
+    return 0
+
+
+def build_run_config(ctx, suite, assignments, models, options) -> RunConfig:
+    """Defaults, then the suite file, then explicit command-line options."""
+    values, params = {}, {}
+    if suite:
+        values, params = load_suite(suite, run_field_names(RunConfig))
+    for name, value in options.items():
+        if value is not None:
+            values[name] = value
+    if models is not None:
+        values["models"] = [m.strip() for m in models.split(",") if m.strip()]
+    values.setdefault("models", [])
+    if "split" in values:
+        values["split"] = tuple(values["split"])
+    values["params"] = merge_params(params, parse_assignments(assignments))
+    return RunConfig(**values)
+
+
+@cli.command()
+@click.argument("corpus")
+@_corpus_options
+@click.option("--max-n", type=click.IntRange(min=1), default=3, show_default=True, help="Count 1..n-grams.")
+@click.option("--min-count", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Fit ranks whose count is at least this (the hapax tail is left out).")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Ranks per n in zipf_ranks.csv.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
+def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, split, encoding):
+    """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
+    from .zipf import format_fits, write_zipf
+
+    config = RunConfig(models=[], corpus=corpus, tokenizer=tokenizer, normalize=normalize,
+                       encoding=encoding or "utf-8", **({"split": split} if split else {}))
+    dataset = load_dataset(config)
+    out = Path(out) if out else Path("results") / f"{dataset.name}-zipf"
+    fits = write_zipf(dataset, out, max_n, min_count, top)
+    click.echo(f"{dataset.name}: {dataset.tokenizer.kind} tokens, normalize={dataset.tokenizer.normalize}, all splits")
+    click.echo(format_fits(fits, min_count))
+    click.echo(f"wrote {out}/zipf.csv, zipf_ranks.csv, zipf.png")
+
+
+@cli.command("corpora")
+def corpora_command():
+    """List the named corpora, where each is found, and their sizes."""
+    click.echo(pd.DataFrame(describe_corpora()).to_string(index=False))
+    click.echo("")
+    click.echo(pd.DataFrame(describe_nltk_corpora()).to_string(index=False))
+    click.echo("\nNamed corpora are looked for in $LMBENCH_DATA/<name>/, ./corpora/<name>/, the user cache, "
+               "then downloaded (sha256-checked). Any text file or train/valid/test directory works as --corpus PATH.")
+
+
+cli.add_command(corpora_command, "list")
+
+
+@cli.command()
+def models():
+    """List the model registry."""
+    with pd.option_context("display.max_colwidth", 80):
+        click.echo(pd.DataFrame(describe_models()).to_string(index=False))
+
+
+def main():
+    cli.main()

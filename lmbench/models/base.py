@@ -1,0 +1,210 @@
+"""The one interface every model implements, n-gram and neural alike.
+
+Subclasses implement scoring (``logprobs``: the log-probability of every token of a split given all
+that precedes it) and the next-token distribution (``next_logprobs``, used for sampling and for
+the sums-to-one check). The base class owns the shared maths: NLL, cross-entropy, bits per token,
+perplexity and the count of zero-probability tokens, written once here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import LmbenchError
+from ..vocab import Vocabulary
+
+FORMAT = "lmbench-model/1"
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Corpus-level scores of one model on one split.
+
+    Perplexity is exp(nll_nats / n_tokens): the exponentiated mean negative log-likelihood over all
+    target tokens, never an average of per-sentence perplexities. A token given probability zero
+    makes nll_nats and perplexity infinite; ``n_zero_prob`` counts such tokens.
+    """
+
+    n_tokens: int
+    nll_nats: float
+    n_zero_prob: int
+
+    @property
+    def cross_entropy_nats(self) -> float:
+        return self.nll_nats / self.n_tokens
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.cross_entropy_nats / math.log(2)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(self.cross_entropy_nats) if math.isfinite(self.cross_entropy_nats) else math.inf
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "cross_entropy_nats": self.cross_entropy_nats,
+                "bits_per_token": self.bits_per_token, "perplexity": self.perplexity}
+
+
+def eval_result(logprobs: np.ndarray) -> EvalResult:
+    """Summarize per-token natural-log probabilities (-inf for probability zero)."""
+    logprobs = np.asarray(logprobs, dtype=np.float64)
+    zero = np.isneginf(logprobs)
+    n_zero = int(zero.sum())
+    nll = math.inf if n_zero else float(-logprobs.sum())
+    return EvalResult(n_tokens=int(logprobs.size), nll_nats=nll, n_zero_prob=n_zero)
+
+
+class LanguageModel(ABC):
+    """A language model over a shared vocabulary.
+
+    Token ids are those of a :class:`~lmbench.vocab.Vocabulary`: 0..V-1 can be predicted,
+    ``vocab.bos_id == V`` is start-of-text context only. Fitted state ends in ``_``.
+    """
+
+    #: False for scores that are not a probability distribution (the runner then reports no perplexity).
+    comparable: bool = True
+    not_comparable_reason: str = ""
+
+    # ------------------------------------------------------------ to implement
+
+    @abstractmethod
+    def fit(self, train_ids: np.ndarray, valid_ids: np.ndarray | None = None, *, vocab: Vocabulary) -> "LanguageModel":
+        """Estimate the model from a training split (valid may be used for tuning); return self."""
+
+    @abstractmethod
+    def logprobs(self, ids: np.ndarray) -> np.ndarray:
+        """Natural-log probability of every token of ``ids``, each given everything before it.
+
+        Args:
+            ids: a split, int array (N,), end-of-line tokens included.
+
+        Returns:
+            float64 array (N,), ``-inf`` where the model gives probability zero. The first token is
+            conditioned on the start-of-text context.
+        """
+
+    @abstractmethod
+    def next_logprobs(self, history: np.ndarray) -> np.ndarray:
+        """Natural-log distribution (V,) of the token that follows ``history`` (possibly empty)."""
+
+    @property
+    @abstractmethod
+    def n_params(self) -> int:
+        """Number of parameters (n-gram models: stored n-gram entries)."""
+
+    def state_dict(self) -> dict:
+        """Fitted state as arrays, tensors and plain values (no objects)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore fitted state produced by :meth:`state_dict`."""
+
+    def fitted_summary(self) -> dict:
+        """Hyperparameters chosen during fit (e.g. a tuned k), for results and config.json."""
+        return {}
+
+    def check_params(self) -> None:
+        """Raise LmbenchError for invalid hyperparameters (called before any data is touched)."""
+
+    def min_train_tokens(self) -> int:
+        """The fewest training tokens this model can be fitted on."""
+        return 1
+
+    # ------------------------------------------------------------ shared maths
+
+    def evaluate(self, ids: np.ndarray) -> EvalResult:
+        """Score a split: n_tokens, total NLL in nats, cross-entropy, bits, perplexity, zero-probability count."""
+        self._check_fitted()
+        return eval_result(self.logprobs(np.asarray(ids)))
+
+    def perplexity(self, ids: np.ndarray) -> float:
+        return self.evaluate(ids).perplexity
+
+    def cross_entropy(self, ids: np.ndarray) -> float:
+        """Mean negative log-likelihood per token, in nats."""
+        return self.evaluate(ids).cross_entropy_nats
+
+    def generate(self, prefix_ids, length: int, *, temperature: float = 1.0, top_k: int | None = None,
+                 greedy: bool = False, seed: int = 0) -> np.ndarray:
+        """Continue a prefix by sampling (or greedy decoding) ``length`` tokens.
+
+        Args:
+            prefix_ids: ids to condition on (the warm-up prefix); may be empty.
+            length: number of tokens to generate.
+            temperature: divides the log-probabilities before sampling (> 0).
+            top_k: sample only among the k most probable tokens.
+            greedy: always take the most probable token.
+            seed: seed for this call's random generator.
+
+        Returns:
+            The generated ids (prefix not included).
+        """
+        self._check_fitted()
+        rng = np.random.default_rng(seed)
+        history = list(np.asarray(prefix_ids, dtype=np.int64))
+        out = []
+        for _ in range(length):
+            token = sample_token(self.next_logprobs(np.asarray(history, dtype=np.int64)),
+                                 rng, temperature=temperature, top_k=top_k, greedy=greedy)
+            history.append(token)
+            out.append(token)
+        return np.asarray(out, dtype=np.int64)
+
+    # ------------------------------------------------------------ parameters, persistence
+
+    def get_params(self) -> dict:
+        """Constructor keyword arguments and their current values (scikit-learn style)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def save(self, path: str | Path) -> None:
+        """Save config, vocabulary and fitted state (a state dict, never a pickled object)."""
+        from ..textio import atomic_write_bytes
+        import io
+
+        self._check_fitted()
+        state = self.state_dict()
+        numpy_keys = [key for key, value in state.items() if isinstance(value, np.ndarray)]
+        for key in numpy_keys:
+            state[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
+        payload = {"format": FORMAT, "class": f"{type(self).__module__}.{type(self).__qualname__}",
+                   "params": self.get_params(), "vocab": self.vocab_.to_list(), "state": state,
+                   "numpy_keys": numpy_keys}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> "LanguageModel":
+        """Rebuild a saved model of this class (see :func:`lmbench.registry.load_model`)."""
+        model = cls(**payload["params"])
+        model.vocab_ = Vocabulary(list(payload["vocab"]))
+        state = {k: (v.numpy() if k in payload["numpy_keys"] else v) for k, v in payload["state"].items()}
+        model.load_state_dict(state)
+        return model
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "vocab_"):
+            raise LmbenchError(f"{type(self).__name__} is not fitted; call fit() first")
+
+
+def sample_token(logprobs: np.ndarray, rng: np.random.Generator, *, temperature: float = 1.0,
+                 top_k: int | None = None, greedy: bool = False) -> int:
+    """Draw one token id from a log-distribution with temperature and top-k."""
+    logprobs = np.asarray(logprobs, dtype=np.float64)
+    if greedy:
+        return int(np.argmax(logprobs))
+    scores = logprobs / temperature
+    if top_k is not None and top_k < scores.size:
+        cutoff = np.partition(scores, -top_k)[-top_k]
+        scores = np.where(scores >= cutoff, scores, -np.inf)
+    probs = np.exp(scores - scores.max())
+    return int(rng.choice(probs.size, p=probs / probs.sum()))
