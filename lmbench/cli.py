@@ -88,10 +88,14 @@ def _corpus_options(fn):
               help="Override a model parameter, e.g. --set trigram-addk.k=0.01 (repeatable).")
 @click.option("--config", "suite", type=click.Path(dir_okay=False), help="A TOML suite file (see README).")
 @click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on).")
-@click.pass_context
-def run(ctx, suite, assignments, models, **options):
+@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default).")
+@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Stop each neural model's training after this many seconds (whichever of this and --epochs comes first).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU).")
+def run( suite, assignments, models, epochs, time_budget, device, **options):
     """Fit models on train and report held-out perplexity on valid and test."""
-    config = build_run_config(ctx, suite, assignments, models, options)
+    shared = {"epochs": epochs, "time_budget": time_budget, "device": device}
+    config = build_run_config(suite, assignments, models, options, shared)
     result = run_benchmark(config, echo=click.echo)
     click.echo(f"\nwrote {result.out_dir}/perplexity.csv, perplexity.png, config.json")
     if result.failures:
@@ -100,19 +104,22 @@ def run(ctx, suite, assignments, models, **options):
     return 0
 
 
-def build_run_config(ctx, suite, assignments, models, options) -> RunConfig:
-    """Defaults, then the suite file, then explicit command-line options."""
+def build_run_config(suite, assignments, models, options, shared) -> RunConfig:
+    """Defaults, then the suite file, then explicit command-line options.
+
+    ``shared`` options (epochs, time_budget, device) go to every model that accepts them.
+    """
     values, params = {}, {}
     if suite:
-        values, params = load_suite(suite, run_field_names(RunConfig))
-    for name, value in options.items():
-        if value is not None:
-            values[name] = value
+        values, params = load_suite(suite, run_field_names(RunConfig) | set(shared))
+    values.update({k: v for k, v in options.items() if v is not None})
+    values.update({k: v for k, v in shared.items() if v is not None})
     if models is not None:
         values["models"] = [m.strip() for m in models.split(",") if m.strip()]
     values.setdefault("models", [])
     if "split" in values:
         values["split"] = tuple(values["split"])
+    values["shared_params"] = {k: values.pop(k) for k in shared if k in values}
     values["params"] = merge_params(params, parse_assignments(assignments))
     return RunConfig(**values)
 

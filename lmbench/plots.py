@@ -93,3 +93,25 @@ def zipf_plot(curves: dict[int, np.ndarray], fits: dict[int, dict], path: str | 
     ax.legend(fontsize=8)
     ax.grid(which="both", alpha=0.3)
     save_figure(fig, path)
+
+
+def curves_plot(curves: dict, path: str | Path, title: str = "") -> None:
+    """Train (dashed) and validation (solid) perplexity per epoch for every iteratively trained model.
+
+    Args:
+        curves: model label -> DataFrame with columns epoch, train_ppl, valid_ppl.
+        path: where to write the PNG.
+        title: figure title.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, (label, frame) in enumerate(curves.items()):
+        ax.plot(frame["epoch"], frame["valid_ppl"], "-", color=f"C{i}", label=f"{label} valid")
+        ax.plot(frame["epoch"], frame["train_ppl"], "--", color=f"C{i}", alpha=0.6, label=f"{label} train")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("perplexity (log scale)")
+    ax.set_title(title or "learning curves")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(which="both", alpha=0.3)
+    save_figure(fig, path)

@@ -16,17 +16,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import __version__
 from .corpora import DEFAULT_FRACTIONS, load_corpus
 from .data import Dataset, build_dataset
 from .errors import LmbenchError
 from .models.base import LanguageModel
-from .plots import perplexity_plot
+from .plots import curves_plot, perplexity_plot
 from .registry import ModelSpec, accepted_params, resolve
 from .results import ResultsTable, format_table
 from .seeding import seed_everything
-from .textio import atomic_write_json, check_writable_dir
+from .textio import atomic_write_json, atomic_write_text, check_writable_dir
 from .tokenize import Tokenizer
 
 EVAL_SPLITS = ("valid", "test")
@@ -145,6 +146,7 @@ class Run:
         self.table = ResultsTable(self.out / "perplexity.csv")
         self.models_info = {s.label: {"class": s.cls.__name__, "params": s.params, "status": "pending"}
                             for s in self.specs}
+        self.curves: dict = {}
         self.status = "running"
 
     def execute(self) -> RunResult:
@@ -160,9 +162,14 @@ class Run:
             raise
         finally:
             self._write_config()
-            if self.table.rows:
-                perplexity_plot(self.table.frame(), self.out / "perplexity.png", f"{self.dataset.name}: held-out perplexity")
+            self._write_plots()
         return RunResult(self.out, self.table.frame(), self.failures())
+
+    def _write_plots(self) -> None:
+        if self.table.rows:
+            perplexity_plot(self.table.frame(), self.out / "perplexity.png", f"{self.dataset.name}: held-out perplexity")
+        if self.curves:
+            curves_plot(self.curves, self.out / "curves.png", f"{self.dataset.name}: learning curves")
 
     def failures(self) -> dict:
         return {label: info["error"] for label, info in self.models_info.items() if info["status"] == "failed"}
@@ -180,6 +187,7 @@ class Run:
             self._write_config()
             return
         self.table.add(rows)
+        self._write_curve(spec.label, model)
         info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params)
         if self.config.save_models:
             (self.out / "models").mkdir(exist_ok=True)
@@ -188,6 +196,14 @@ class Run:
         self._write_config()
         summary = ", ".join(f"{r['split']} ppl {_ppl_text(r)}" for r in rows)
         self.echo(f"[{spec.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
+
+    def _write_curve(self, label: str, model: LanguageModel) -> None:
+        curve = model.training_curve()
+        if curve:
+            (self.out / "curves").mkdir(exist_ok=True)
+            frame = pd.DataFrame(curve)
+            atomic_write_text(self.out / "curves" / f"{label}.csv", frame.to_csv(index=False))
+            self.curves[label] = frame
 
     def _fit_and_score(self, spec: ModelSpec) -> tuple[list[dict], LanguageModel]:
         seed_everything(self.config.seed)

@@ -111,6 +111,13 @@ class LanguageModel(ABC):
         """Hyperparameters chosen during fit (e.g. a tuned k), for results and config.json."""
         return {}
 
+    def training_curve(self) -> list[dict] | None:
+        """Per-epoch learning curve of an iteratively trained model, or None.
+
+        Rows have at least ``epoch, train_ppl, valid_ppl, lr, tokens_per_s, seconds``.
+        """
+        return None
+
     def check_params(self) -> None:
         """Raise LmbenchError for invalid hyperparameters (called before any data is touched)."""
 
