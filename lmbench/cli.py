@@ -10,10 +10,11 @@ import click
 import pandas as pd
 
 from . import __version__
-from .corpora import describe_corpora, describe_nltk_corpora
+from .corpora import describe_corpora, describe_nltk_corpora, load_corpus
 from .errors import LmbenchError
 from .registry import describe_models
-from .runner import RunConfig, load_dataset, run_benchmark
+from .runner import RunConfig, run_benchmark
+from .tokenize import Tokenizer
 from .suite import load_suite, merge_params, parse_assignments, run_field_names
 
 
@@ -126,24 +127,42 @@ def build_run_config(suite, assignments, models, options, shared) -> RunConfig:
 
 @cli.command()
 @click.argument("corpus")
-@_corpus_options
+@click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")
+@click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]), help="Default: the corpus's own.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of corpus files.")
 @click.option("--max-n", type=click.IntRange(min=1), default=3, show_default=True, help="Count 1..n-grams.")
-@click.option("--min-count", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--min-count", type=click.IntRange(min=1), default=10, show_default=True,
               help="Fit ranks whose count is at least this (the hapax tail is left out).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Ranks per n in zipf_ranks.csv.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
-def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, split, encoding):
+def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
     """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
-    from .zipf import format_fits, write_zipf
+    from .zipf import format_fits, whole_text, write_zipf
 
-    config = RunConfig(models=[], corpus=corpus, tokenizer=tokenizer, normalize=normalize,
-                       encoding=encoding or "utf-8", **({"split": split} if split else {}))
-    dataset = load_dataset(config)
+    raw = load_corpus(corpus, fractions=None, encoding=encoding)
+    dataset = whole_text(raw, Tokenizer(tokenizer or raw.tokenizer, normalize or raw.normalize))
     out = Path(out) if out else Path("results") / f"{dataset.name}-zipf"
     fits = write_zipf(dataset, out, max_n, min_count, top)
     click.echo(f"{dataset.name}: {dataset.tokenizer.kind} tokens, normalize={dataset.tokenizer.normalize}, all splits")
     click.echo(format_fits(fits, min_count))
     click.echo(f"wrote {out}/zipf.csv, zipf_ranks.csv, zipf.png")
+
+
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A directory written by `lmbench run`.")
+@click.option("--model", "-m", "model_name", required=True, help="A model label of that run.")
+@click.option("--prefix", default="", help="Text to continue (the warm-up prefix).")
+@click.option("--length", type=click.IntRange(min=1), default=100, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample among the K most probable tokens only.")
+@click.option("--greedy", is_flag=True, help="Always take the most probable token.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, seed):
+    """Continue a prefix with a saved model of a run (n-gram or neural)."""
+    from .generate import generate_text
+
+    click.echo(generate_text(run_dir, model_name, prefix, length, temperature=temperature, top_k=top_k,
+                             greedy=greedy, seed=seed))
 
 
 @cli.command("corpora")

@@ -109,13 +109,16 @@ def split_lines(lines: list[str], fractions=DEFAULT_FRACTIONS, what: str = "the 
 
     Args:
         lines: all lines, in order.
-        fractions: (train, valid, test) fractions, each positive, summing to 1.
+        fractions: (train, valid, test) fractions, each positive, summing to 1; None keeps the
+            text whole (everything in train, for analyses such as Zipf's law).
         what: a description of the source for error messages.
 
     Returns:
         {"train": ..., "valid": ..., "test": ...}; boundaries at round(L*f_train) and
         round(L*(f_train + f_valid)).
     """
+    if fractions is None:
+        return {"train": lines, "valid": [], "test": []}
     check_fractions(fractions)
     n = len(lines)
     b1 = round(n * fractions[0])
@@ -140,6 +143,8 @@ def check_fractions(fractions) -> None:
 
 
 def format_fractions(fractions) -> str:
+    if fractions is None:
+        return "whole text"
     return "/".join(f"{100 * f:g}" for f in fractions)
 
 
@@ -307,13 +312,17 @@ def _load_nltk(spec: str, fractions) -> RawCorpus:
 
 
 def _nltk_reader(name: str):
-    import nltk.corpus
+    import importlib
+
+    from nltk.corpus.reader.api import CorpusReader
     from nltk.corpus.util import LazyCorpusLoader
 
-    available = sorted(n for n in dir(nltk.corpus) if isinstance(getattr(nltk.corpus, n, None), LazyCorpusLoader))
+    corpus_module = importlib.import_module("nltk.corpus")  # the module itself, not nltk's lazy proxy
+    readers = (LazyCorpusLoader, CorpusReader)  # a loader turns into its reader's class once loaded
+    available = sorted(n for n in dir(corpus_module) if isinstance(getattr(corpus_module, n, None), readers))
     if name not in available:
         raise unknown_name_error("NLTK corpus", name, available)
-    reader = getattr(nltk.corpus, name)
+    reader = getattr(corpus_module, name)
     try:
         reader.fileids()
     except LookupError:
@@ -352,16 +361,16 @@ def describe_corpora() -> list[dict]:
     return rows
 
 
+def nltk_corpus_available(name: str) -> bool:
+    """Whether NLTK can read a corpus (plain folder or zip) from NLTK_DATA."""
+    try:
+        _nltk_reader(name)
+    except LmbenchError:
+        return False
+    return True
+
+
 def describe_nltk_corpora(names=("gutenberg", "brown", "treebank")) -> list[dict]:
     """Availability of common NLTK corpora under NLTK_DATA."""
-    import nltk.data
-
-    rows = []
-    for name in names:
-        try:
-            nltk.data.find(f"corpora/{name}")
-            available = "yes"
-        except LookupError:
-            available = "no (set NLTK_DATA)"
-        rows.append({"name": f"nltk:{name}", "available": available})
-    return rows
+    return [{"name": f"nltk:{name}", "available": "yes" if nltk_corpus_available(name) else "no (set NLTK_DATA)"}
+            for name in names]

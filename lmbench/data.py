@@ -16,7 +16,7 @@ import numpy as np
 
 from .corpora import SPLITS, RawCorpus
 from .tokenize import Tokenizer
-from .vocab import Vocabulary
+from .vocab import Vocabulary, factorize
 
 
 @dataclass(frozen=True)
@@ -69,11 +69,11 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
     Returns:
         The Dataset every model of a run shares.
     """
-    tokens = {name: tokenizer.tokenize(raw.splits[name]) for name in SPLITS}
-    vocab = Vocabulary.build(tokens["train"], tokenizer.eos, min_freq, max_vocab)
+    factorized = {name: factorize(tokenizer.tokenize(raw.splits[name])) for name in SPLITS}
+    vocab = Vocabulary.from_factorized(*factorized["train"], tokenizer.eos, min_freq, max_vocab)
     splits, stats = {}, {}
     for name in SPLITS:
-        ids, n_oov = vocab.encode(tokens[name])
+        ids, n_oov = vocab.encode_factorized(*factorized[name])
         splits[name] = ids
         stats[name] = SplitStats(
             n_tokens=int(ids.size),

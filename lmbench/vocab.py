@@ -13,6 +13,11 @@ UNK = "<unk>"
 BOS = "<s>"
 
 
+def factorize(tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of tokens and the distinct tokens in order of appearance (one hashing pass in C)."""
+    return pd.factorize(pd.Series(tokens, dtype=object), sort=False)
+
+
 @dataclass
 class Vocabulary:
     """Map tokens to integer ids.
@@ -62,11 +67,15 @@ class Vocabulary:
         Returns:
             The vocabulary; ties in frequency are broken alphabetically, so it is deterministic.
         """
+        return cls.from_factorized(*factorize(tokens), eos, min_freq, max_vocab)
+
+    @classmethod
+    def from_factorized(cls, codes, uniques, eos: str, min_freq: int = 1, max_vocab: int | None = None) -> "Vocabulary":
+        """:meth:`build` from the output of :func:`factorize` (so train is hashed once, not twice)."""
         if min_freq < 1:
             raise LmbenchError(f"--min-freq must be at least 1, got {min_freq}")
         if max_vocab is not None and max_vocab < 3:
             raise LmbenchError(f"--max-vocab must be at least 3 (<unk>, end of line, one token), got {max_vocab}")
-        codes, uniques = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
         counts = np.bincount(codes, minlength=len(uniques))
         words = np.asarray(uniques, dtype=object)
         regular = (counts >= min_freq) & (words != UNK) & (words != eos) & (words != BOS)
@@ -83,7 +92,10 @@ class Vocabulary:
         Returns:
             (ids as int32 array, number of out-of-vocabulary tokens that were mapped to ``<unk>``).
         """
-        codes, uniques = pd.factorize(pd.Series(tokens, dtype=object), sort=False)
+        return self.encode_factorized(*factorize(tokens))
+
+    def encode_factorized(self, codes, uniques) -> tuple[np.ndarray, int]:
+        """:meth:`encode` from the output of :func:`factorize`."""
         lookup = np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int64)
         ids = lookup[codes] if len(codes) else np.zeros(0, dtype=np.int64)
         oov = ids < 0

@@ -16,11 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import Dataset
+from .corpora import SPLITS, RawCorpus
+from .data import Dataset, build_dataset
 from .errors import LmbenchError
 from .models.ngram_counts import NGramCounts
 from .plots import zipf_plot
 from .textio import atomic_write_text, check_writable_dir
+from .tokenize import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def zipf_counts(ids: np.ndarray, vocab_size: int, eos_id: int, max_n: int):
     return out, counts
 
 
-def fit_zipf(counts: np.ndarray, n: int, min_count: int = 5) -> ZipfFit:
+def fit_zipf(counts: np.ndarray, n: int, min_count: int = 10) -> ZipfFit:
     """Least-squares fit of log f = -alpha log r + c over ranks 1..r_max (count >= min_count).
 
     Args:
@@ -81,8 +83,14 @@ def fit_zipf(counts: np.ndarray, n: int, min_count: int = 5) -> ZipfFit:
     return ZipfFit(**base, alpha=float(-reg.slope), intercept=float(reg.intercept), r2=float(reg.rvalue ** 2))
 
 
-def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 5, top: int = 20):
-    """Zipf statistics over all splits of a dataset (the text as a whole, every token type kept).
+def whole_text(raw: RawCorpus, tokenizer: Tokenizer) -> Dataset:
+    """All splits of a corpus as one text, with a vocabulary of every type in it (no ``<unk>`` mapping)."""
+    lines = [line for split in SPLITS for line in raw.splits.get(split, [])]
+    return build_dataset(RawCorpus(raw.name, {s: lines for s in SPLITS}, raw.source), tokenizer)
+
+
+def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 10, top: int = 20):
+    """Zipf statistics of a dataset's training ids (see :func:`whole_text` for a whole corpus).
 
     Returns:
         (fits: list[ZipfFit], ranks table: DataFrame with n, rank, ngram, count, curves: n -> counts).
@@ -91,8 +99,7 @@ def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 5, top: int = 20)
         raise LmbenchError(f"--max-n must be at least 1, got {max_n}")
     if min_count < 1:
         raise LmbenchError(f"--min-count must be at least 1, got {min_count}")
-    ids = np.concatenate([dataset.splits[s] for s in ("train", "valid", "test")])
-    freqs, counts = zipf_counts(ids, len(dataset.vocab), dataset.vocab.eos_id, max_n)
+    freqs, counts = zipf_counts(dataset.splits["train"], len(dataset.vocab), dataset.vocab.eos_id, max_n)
     fits, rows, curves = [], [], {}
     for n, (gram_ids, c) in freqs.items():
         if c.size == 0:
@@ -106,7 +113,7 @@ def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 5, top: int = 20)
     return fits, pd.DataFrame(rows, columns=["n", "rank", "ngram", "count"]), curves
 
 
-def write_zipf(dataset: Dataset, out: str | Path, max_n: int = 3, min_count: int = 5, top: int = 20) -> list[ZipfFit]:
+def write_zipf(dataset: Dataset, out: str | Path, max_n: int = 3, min_count: int = 10, top: int = 20) -> list[ZipfFit]:
     """Analyze and write ``zipf.csv``, ``zipf_ranks.csv`` and ``zipf.png`` into ``out``."""
     fits, ranks, curves = analyze(dataset, max_n, min_count, top)
     out = check_writable_dir(out)

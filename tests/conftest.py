@@ -1,0 +1,56 @@
+"""Shared fixtures: tiny corpora built in temporary folders, and access to the real corpora when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lmbench.corpora import RawCorpus
+from lmbench.data import build_dataset
+from lmbench.tokenize import Tokenizer
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def make_dataset(train: list[str], valid: list[str], test: list[str], kind: str = "word", **vocab_options):
+    """A Dataset from literal lines."""
+    raw = RawCorpus("tiny", {"train": train, "valid": valid, "test": test})
+    return build_dataset(raw, Tokenizer(kind), **vocab_options)
+
+
+def random_lines(rng: np.random.Generator, n_lines: int, words: int = 12, max_len: int = 9) -> list[str]:
+    """Lines of random words w0..w{words-1} drawn from a skewed distribution."""
+    probs = 1.0 / np.arange(1, words + 1)
+    probs /= probs.sum()
+    return [" ".join(f"w{i}" for i in rng.choice(words, size=rng.integers(1, max_len + 1), p=probs))
+            for _ in range(n_lines)]
+
+
+@pytest.fixture
+def tiny_dataset():
+    rng = np.random.default_rng(0)
+    return make_dataset(random_lines(rng, 300), random_lines(rng, 40), random_lines(rng, 40))
+
+
+def corpus_dir(name: str) -> Path | None:
+    """Folder of a named corpus from $LMBENCH_DATA, or None."""
+    root = os.environ.get("LMBENCH_DATA")
+    if root and (Path(root) / name).is_dir():
+        return Path(root) / name
+    return None
+
+
+def require_corpus(name: str) -> Path:
+    found = corpus_dir(name)
+    if found is None:
+        pytest.skip(f"{name} not available (set LMBENCH_DATA)")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's real download cache from tests."""
+    monkeypatch.setenv("LMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
