@@ -165,6 +165,25 @@ def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, se
                              greedy=greedy, seed=seed))
 
 
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A directory written by `lmbench run`.")
+@click.option("--model", "-m", "model_name", required=True, help="A normalized n-gram model of that run, e.g. 5gram-kn.")
+@click.argument("output", type=click.Path(dir_okay=False))
+def export(run_dir, model_name, output):
+    """Write a saved n-gram model of a run as an ARPA file (readable by KenLM and SRILM).
+
+    Smoothed models in backoff form can be written (kn, kn1, wb, abs, katz, interp); MLE and add-k
+    (no backoff form) and stupid backoff (not normalized) are refused. OUTPUT ending in .gz is
+    gzip-compressed. Load it back, or any KenLM/SRILM ARPA file, with --models arpa:OUTPUT.
+    """
+    from .arpa import write_arpa
+    from .generate import SavedRun
+
+    model = SavedRun.open(run_dir).load(model_name)
+    write_arpa(model, output)
+    click.echo(f"wrote {output}")
+
+
 @cli.command("corpora")
 def corpora_command():
     """List the named corpora, where each is found, and their sizes."""

@@ -5,6 +5,11 @@ N-gram names are an order and an optional smoothing suffix::
     unigram  bigram  trigram  4gram  5gram ...        maximum likelihood (MLE)
     bigram-add1                                       Laplace (add-one)
     trigram-addk                                      Lidstone (add-k, k tuned on valid)
+    5gram-kn  5gram-kn1                               interpolated Kneser-Ney (modified / one discount)
+    trigram-wb  trigram-abs                           interpolated Witten-Bell / absolute discounting
+    trigram-katz  trigram-interp  trigram-stupid      Katz backoff, Jelinek-Mercer, stupid backoff
+
+An ARPA file made elsewhere (KenLM, SRILM, ``lmbench`` itself) is the model ``arpa:PATH``.
 
 Parameters of any model can be overridden: ``--set trigram-addk.k=0.01`` on the command line, or a
 ``[models.<name>]`` table in a suite file (see :mod:`lmbench.suite`).
@@ -19,7 +24,13 @@ import torch
 
 from .errors import LmbenchError, unknown_name_error
 from .models.base import FORMAT, LanguageModel
+from .arpa import ArpaModel
+from .models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
+from .models.jelinek_mercer import JelinekMercer
+from .models.katz import Katz
 from .models.ngram import MLE, AddK
+from .models.stupid_backoff import StupidBackoff
+from .models.neural import NEURAL_MODELS
 
 ORDER_WORDS = {1: "unigram", 2: "bigram", 3: "trigram"}
 LISTED_ORDERS = range(1, 7)
@@ -39,10 +50,22 @@ NGRAM_SMOOTHING: dict[str, Family] = {
     "": Family(MLE, {}, "maximum likelihood; unseen n-grams get probability 0"),
     "add1": Family(AddK, {"k": 1.0}, "Laplace add-one smoothing"),
     "addk": Family(AddK, {"k": None}, "Lidstone add-k smoothing, k tuned on valid unless set"),
+    "kn": Family(KneserNey, {"modified": True},
+                 "interpolated modified Kneser-Ney (3 discounts per order from counts of counts, as KenLM's lmplz)"),
+    "kn1": Family(KneserNey, {"modified": False}, "interpolated Kneser-Ney with one discount per order"),
+    "wb": Family(WittenBell, {}, "interpolated Witten-Bell"),
+    "abs": Family(AbsoluteDiscount, {}, "interpolated absolute discounting (one discount per order)"),
+    "katz": Family(Katz, {}, "Katz backoff with Good-Turing discounts (counts up to k=5)"),
+    "interp": Family(JelinekMercer, {}, "Jelinek-Mercer linear interpolation of MLE orders, weights by EM on valid"),
+    "stupid": Family(StupidBackoff, {}, "stupid backoff (alpha=0.4); scores, not probabilities: no perplexity"),
 }
+
+#: prefix of model names that load an ARPA file: ``arpa:path/to/model.arpa``.
+ARPA_PREFIX = "arpa:"
 
 #: models with a fixed name (neural models join this table).
 NAMED_MODELS: dict[str, Family] = {}
+NAMED_MODELS.update({name: Family(*entry) for name, entry in NEURAL_MODELS.items()})
 
 _NGRAM_NAME = re.compile(r"^(?P<order>unigram|bigram|trigram|(?P<n>\d+)gram)(?:-(?P<smoothing>[a-z0-9]+))?$")
 
@@ -66,7 +89,7 @@ def order_name(order: int) -> str:
 def available_names() -> list[str]:
     """Registry names to show in listings and "did you mean" errors."""
     ngrams = [order_name(n) + (f"-{s}" if s else "") for s in NGRAM_SMOOTHING for n in LISTED_ORDERS]
-    return ngrams + list(NAMED_MODELS)
+    return ngrams + list(NAMED_MODELS) + [ARPA_PREFIX + "PATH"]
 
 
 def lookup(name: str) -> tuple[type, dict]:
@@ -74,6 +97,11 @@ def lookup(name: str) -> tuple[type, dict]:
     if name in NAMED_MODELS:
         family = NAMED_MODELS[name]
         return family.cls, dict(family.params)
+    if name.startswith(ARPA_PREFIX):
+        path = name[len(ARPA_PREFIX):]
+        if not path:
+            raise LmbenchError("arpa: needs a file, e.g. arpa:models/ptb5.arpa")
+        return ArpaModel, {"path": path}
     match = _NGRAM_NAME.match(name)
     if match and (match["smoothing"] or "") in NGRAM_SMOOTHING:
         order = int(match["n"]) if match["n"] else {v: k for k, v in ORDER_WORDS.items()}[match["order"]]
@@ -115,6 +143,9 @@ def describe_models() -> list[dict]:
              "parameters": ", ".join(sorted(accepted_params(f.cls)))} for s, f in NGRAM_SMOOTHING.items()]
     rows += [{"name": n, "class": f.cls.__name__, "description": f.description,
               "parameters": ", ".join(sorted(accepted_params(f.cls)))} for n, f in NAMED_MODELS.items()]
+    rows.append({"name": ARPA_PREFIX + "PATH", "class": ArpaModel.__name__,
+                 "description": "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)",
+                 "parameters": ", ".join(sorted(accepted_params(ArpaModel)))})
     return rows
 
 

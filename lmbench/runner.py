@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import platform
+import re
 import sys
 import time
 import traceback
@@ -191,18 +192,27 @@ class Run:
         info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params)
         if self.config.save_models:
             (self.out / "models").mkdir(exist_ok=True)
-            model.save(self.out / "models" / f"{spec.label}.pt")
-            info["checkpoint"] = f"models/{spec.label}.pt"
+            info["checkpoint"] = self._checkpoint_name(spec.label)
+            model.save(self.out / info["checkpoint"])
         self._write_config()
         summary = ", ".join(f"{r['split']} ppl {_ppl_text(r)}" for r in rows)
         self.echo(f"[{spec.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
+
+    def _checkpoint_name(self, label: str) -> str:
+        """``models/<label>.pt`` with characters unsafe in file names replaced (``arpa:/x`` labels)."""
+        stem = file_stem(label)
+        taken = {info.get("checkpoint") for info in self.models_info.values()}
+        name, n = f"models/{stem}.pt", 2
+        while name in taken:
+            name, n = f"models/{stem}-{n}.pt", n + 1
+        return name
 
     def _write_curve(self, label: str, model: LanguageModel) -> None:
         curve = model.training_curve()
         if curve:
             (self.out / "curves").mkdir(exist_ok=True)
             frame = pd.DataFrame(curve)
-            atomic_write_text(self.out / "curves" / f"{label}.csv", frame.to_csv(index=False))
+            atomic_write_text(self.out / "curves" / f"{file_stem(label)}.csv", frame.to_csv(index=False))
             self.curves[label] = frame
 
     def _fit_and_score(self, spec: ModelSpec) -> tuple[list[dict], LanguageModel]:
@@ -248,6 +258,11 @@ class Run:
             "data": self.dataset.summary(),
             "models": self.models_info,
         })
+
+
+def file_stem(label: str) -> str:
+    """A model label as a file name (``arpa:/x/y.arpa`` -> ``arpa__x_y.arpa``)."""
+    return re.sub(r"[^\w.+-]", "_", label)
 
 
 def _note(model: LanguageModel) -> str:

@@ -239,3 +239,23 @@ def test_generate_bad_input(tmp_path, text_file):
     assert_one_line_error(invoke("generate", "--run", out, "--model", "bigram-ad1"), "did you mean 'bigram-add1'")
     assert_one_line_error(invoke("generate", "--run", tmp_path / "none", "--model", "x"), "no lmbench run")
     assert_one_line_error(invoke("generate", "--run", out, "--model", "bigram-add1", "--temperature", 0), "--temperature")
+
+
+def test_export_then_load_arpa_by_absolute_path(tmp_path, text_file):
+    first, second, arpa = tmp_path / "first", tmp_path / "second", tmp_path / "models dir" / "kn3.arpa"
+    arpa.parent.mkdir()
+    assert invoke("run", "--models", "trigram-kn,trigram", "--corpus", text_file, "--out", first).exit_code == 0
+    exported = invoke("export", "--run", first, "--model", "trigram-kn", arpa)
+    assert exported.exit_code == 0, exported.output
+    assert arpa.read_text().startswith("\\data\\")
+    label = f"arpa:{arpa}"
+    result = invoke("run", "--models", f"trigram-kn,{label}", "--corpus", text_file, "--out", second)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(second / "perplexity.csv").set_index(["model", "split"])
+    np.testing.assert_allclose(table.loc[(label, "test"), "nll_nats"], table.loc[("trigram-kn", "test"), "nll_nats"], rtol=1e-7)
+    config = json.loads((second / "config.json").read_text())
+    checkpoint = config["models"][label]["checkpoint"]
+    assert "/" not in checkpoint.removeprefix("models/") and (second / checkpoint).is_file()
+    assert_one_line_error(invoke("export", "--run", first, "--model", "trigram", tmp_path / "mle.arpa"),
+                          "cannot be written as ARPA")
+    assert not (tmp_path / "mle.arpa").exists()

@@ -95,8 +95,12 @@ class NGramCounts:
         self._derive()
         return self
 
-    def _number_and_count(self, k: int, keys: np.ndarray) -> np.ndarray:
-        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    def _number_and_count(self, k: int, keys: np.ndarray) -> np.ndarray | None:
+        if k == self.order:  # nothing extends the top order: its ids are not needed, only its counts
+            uniq, counts = np.unique(keys, return_counts=True)
+            inverse = None
+        else:
+            uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         self.keys[k], self.counts[k] = uniq, counts.astype(np.int64)
         return inverse
 
@@ -104,15 +108,18 @@ class NGramCounts:
         """Id of the k-gram ending at every position, for k = 1..order (-1: none or unseen).
 
         ``number(k, keys)`` turns the keys of all k-grams present into ids (fit: ``np.unique``;
-        scoring: a lookup in the fitted keys).
+        scoring: a lookup in the fitted keys); returning None ends the walk at order k.
         """
         ids = [None, padded]
         for k in range(2, self.order + 1):
             at = np.flatnonzero(depth >= k - 1)               # positions where a k-gram ends
             prefix = ids[k - 1][at - 1]                        # id of its first k-1 tokens
             seen = prefix >= 0
+            numbered = number(k, prefix[seen] * self.base + padded[at[seen]])
+            if numbered is None:
+                break
             out = np.full(padded.size, -1, dtype=np.int64)
-            out[at[seen]] = number(k, prefix[seen] * self.base + padded[at[seen]])
+            out[at[seen]] = numbered
             ids.append(out)
         return ids
 
@@ -157,6 +164,53 @@ class NGramCounts:
     def n_entries(self) -> int:
         """Stored n-gram entries with a non-zero count, all orders."""
         return int((self.counts[1] > 0).sum()) + sum(self.keys[k].size for k in range(2, self.order + 1))
+
+    def all_suffix_ids(self) -> list:
+        """Id of the (k-1)-gram suffix (first token dropped) of every k-gram, for k = 2..order.
+
+        The suffix of a seen k-gram is always a seen (k-1)-gram (the same occurrence, one token
+        shorter), so no id is -1; a bigram's suffix is its last token. Index 0 and 1: None.
+        """
+        out = [None, None]
+        for k in range(2, self.order + 1):
+            if k == 2:
+                out.append(self.last_token(2))
+            else:
+                out.append(self.lookup(k - 1, out[k - 1][self.prefix(k)], self.last_token(k)))
+        return out
+
+    def continuation_counts(self, k: int, suffixes: np.ndarray) -> np.ndarray:
+        """N1+(. g): how many distinct tokens precede every k-gram g in the (k+1)-grams, k < order.
+
+        Args:
+            k: the order of g (1 <= k < order).
+            suffixes: ``all_suffix_ids()[k + 1]``.
+
+        Returns:
+            int64 array over k-gram ids (for k = 1: over every token id and ``<s>``).
+        """
+        return np.bincount(suffixes, minlength=self.n_types(k)).astype(np.int64)
+
+    def distinct_continuations(self, k: int) -> np.ndarray:
+        """N1+(h .): how many distinct tokens follow every (k-1)-gram context h at order k.
+
+        Indexed by (k-1)-gram id (for k = 1: one entry, the empty context, counting the distinct
+        tokens seen in training).
+        """
+        if k == 1:
+            return np.array([int((self.counts[1] > 0).sum())], dtype=np.int64)
+        return np.bincount(self.prefix(k), minlength=self.n_types(k - 1)).astype(np.int64)
+
+    def starts_with_bos(self, k: int) -> np.ndarray:
+        """Boolean mask over k-gram ids: does the k-gram begin with ``<s>``?"""
+        return self.first_token(k) == self.bos_id
+
+    @staticmethod
+    def count_of_counts(counts: np.ndarray, max_count: int) -> np.ndarray:
+        """n_r = how many entries have count exactly r, for r = 0..max_count (index r)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        small = counts[(counts >= 0) & (counts <= max_count)]
+        return np.bincount(small, minlength=max_count + 1).astype(np.int64)
 
     # ------------------------------------------------------------ lookup
 

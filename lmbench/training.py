@@ -1,0 +1,459 @@
+"""Training recurrent language models: batching, truncated BPTT, optimizers, schedules, stopping.
+
+The loop here is generic: it trains any ``nn.Module`` whose ``forward(inputs, state)`` maps
+time-major token ids (T, B) and a recurrent state (None: zeros) to logits (T, B, V) and the new
+state. :mod:`lmbench.models.neural` builds such networks and calls :func:`train_network`.
+
+The training stream. A split of N tokens ``x0 .. x_{N-1}`` becomes N (input, target) pairs::
+
+    inputs:   <s>  x0  x1  ...  x_{N-2}
+    targets:  x0   x1  x2  ...  x_{N-1}
+
+so the first token is learned from the start-of-text id, exactly as it is scored. Both of
+d2l's minibatch schemes cut windows of ``num_steps`` pairs from these two arrays, after skipping
+a random offset of 0 .. num_steps-1 pairs each epoch (as d2l does) so window edges move:
+
+* ``sequential`` (d2l "sequential partitioning", the PyTorch word_language_model ``batchify``):
+  the stream is cut into ``batch_size`` contiguous rows which become the columns of a (L, B)
+  array; consecutive windows continue each column, so the hidden state is carried from one
+  batch to the next and only detached (truncated BPTT)::
+
+      stream  a b c d e f g h i j k l m n o p q r     (N = 18, B = 3, L = 6, num_steps = 4)
+
+                 col 0  col 1  col 2
+      t = 0        a      g      m     \\
+      t = 1        b      h      n      | batch 1: rows 0-3, state starts at zero
+      t = 2        c      i      o      |
+      t = 3        d      j      p     /
+      t = 4        e      k      q     \\  batch 2: rows 4-5, state carried from batch 1
+      t = 5        f      l      r     /   (the last window may be shorter)
+
+  Up to B - 1 trailing pairs that do not fill a row are left out of that epoch.
+* ``random`` (d2l ``seq_data_iter_random``): the stream is cut into windows of ``num_steps``
+  pairs, shuffled, and grouped ``batch_size`` at a time; every batch starts from a zero state.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, fields
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .errors import LmbenchError, unknown_name_error
+
+OPTIMIZERS: dict[str, type] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+SAMPLINGS = ("sequential", "random")
+LR_SCHEDULES = ("plateau", "step")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+# ---------------------------------------------------------------- devices
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The torch device for a ``--device`` value.
+
+    Args:
+        name: "auto" (CUDA if available, else Apple MPS, else CPU), "cpu", "cuda" or "mps".
+
+    Returns:
+        The device; asking for an accelerator that is not available raises LmbenchError.
+    """
+    if name not in DEVICES:
+        raise unknown_name_error("device", str(name), DEVICES)
+    cuda, mps = torch.cuda.is_available(), _mps_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise LmbenchError(f"--device {name} was asked for but is not available here; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters (the model's constructor arguments of the same names).
+
+    Args:
+        num_steps: truncated-BPTT window length (time steps per batch).
+        batch_size: parallel streams (sequential) or windows (random) per batch.
+        sampling: "sequential" (state carried across batches) or "random" (fresh state per batch).
+        epochs: maximum number of passes over the training split.
+        time_budget: stop training after this many seconds (None: no limit).
+        optimizer: "sgd", "adam" or "adamw".
+        lr: initial learning rate.
+        weight_decay: L2 penalty (decoupled for adamw).
+        clip: maximum global gradient norm (None or 0: no clipping).
+        lr_schedule: "plateau" (multiply lr by ``lr_decay`` when validation perplexity has not
+            improved for more than ``patience`` epochs) or "step" (lr of epoch e, counted from 1,
+            is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s schedule).
+        lr_decay: multiplicative decay factor in (0, 1].
+        patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
+        decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
+        early_stopping: stop after this many epochs without validation improvement (None: never).
+        progress: show a progress bar per epoch on stderr (only when stderr is a terminal).
+    """
+
+    num_steps: int = 35
+    batch_size: int = 32
+    sampling: str = "sequential"
+    epochs: int = 10
+    time_budget: float | None = None
+    optimizer: str = "sgd"
+    lr: float = 1.0
+    weight_decay: float = 0.0
+    clip: float | None = 1.0
+    lr_schedule: str = "plateau"
+    lr_decay: float = 0.5
+    patience: int = 0
+    decay_start_epoch: int = 4
+    early_stopping: int | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_object(cls, obj) -> "TrainConfig":
+        """Read every field from the attribute of the same name (e.g. a model's hyperparameters)."""
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+
+    def check(self) -> None:
+        """Raise LmbenchError naming the first invalid value and what is allowed."""
+        check_int("num_steps", self.num_steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_choice("sampling", self.sampling, SAMPLINGS)
+        check_int("epochs", self.epochs, 1)
+        if self.time_budget is not None:
+            check_number("time_budget", self.time_budget, 0.0, open_low=True, unit=" seconds")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_number("lr", self.lr, 0.0, open_low=True)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        if self.clip is not None:
+            check_number("clip", self.clip, 0.0)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_number("lr_decay", self.lr_decay, 0.0, 1.0, open_low=True)
+        check_int("patience", self.patience, 0)
+        check_int("decay_start_epoch", self.decay_start_epoch, 0)
+        if self.early_stopping is not None:
+            check_int("early_stopping", self.early_stopping, 1)
+        if not isinstance(self.progress, bool):
+            raise LmbenchError(f"progress must be true or false, got {self.progress!r}")
+
+    def min_train_tokens(self) -> int:
+        """Tokens needed for one full batch of ``num_steps`` windows after the largest random offset."""
+        return self.batch_size * self.num_steps + self.num_steps - 1
+
+
+def check_int(name: str, value, minimum: int) -> None:
+    """Raise unless ``value`` is a whole number >= ``minimum`` (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise LmbenchError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def check_number(name: str, value, low: float, high: float | None = None, *, open_low: bool = False,
+                 open_high: bool = False, unit: str = "") -> None:
+    """Raise unless ``value`` is a real number in the interval given by low/high and openness."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low)
+    if high is not None:
+        ok = ok and (value < high if open_high else value <= high)
+    if not ok:
+        interval = f"{'(' if open_low else '['}{low:g}, {'inf)' if high is None else f'{high:g}' + (')' if open_high else ']')}"
+        raise LmbenchError(f"{name} must be a number in {interval}{unit}, got {value!r}")
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Raise a "did you mean" error unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise unknown_name_error(name, str(value), list(choices))
+
+
+# ---------------------------------------------------------------- batches
+
+
+def training_stream(ids: np.ndarray, bos_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input and target arrays of a split (see the module docstring), int64 on ``device``.
+
+    Returns:
+        (inputs (N,), targets (N,)): inputs are ``[bos, x0 .. x_{N-2}]``, targets ``[x0 .. x_{N-1}]``.
+    """
+    targets = torch.as_tensor(np.asarray(ids, dtype=np.int64))  # (N,)
+    inputs = torch.cat([torch.tensor([bos_id], dtype=torch.int64), targets[:-1]])  # (N,)
+    return inputs.to(device), targets.to(device)
+
+
+def sequential_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
+                       offset: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Consecutive (T, B) windows of ``batch_size`` parallel streams (layout in the module docstring).
+
+    Args:
+        inputs, targets: the training stream (N,).
+        batch_size: B, the number of parallel streams.
+        num_steps: T, the window length (the last window of the epoch may be shorter).
+        offset: pairs skipped at the start of this epoch.
+
+    Yields:
+        (X, Y), both (T, B) int64; window k+1 continues every column of window k.
+    """
+    length = (inputs.numel() - offset) // batch_size
+    used = slice(offset, offset + batch_size * length)
+    x = inputs[used].view(batch_size, length).t().contiguous()  # (L, B)
+    y = targets[used].view(batch_size, length).t().contiguous()  # (L, B)
+    for start in range(0, length, num_steps):
+        yield x[start:start + num_steps], y[start:start + num_steps]  # (T, B), (T, B)
+
+
+def random_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
+                   offset: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled (T, B) windows of ``num_steps`` pairs, ``batch_size`` per batch (the last batch may be smaller).
+
+    Args:
+        inputs, targets: the training stream (N,).
+        batch_size: windows per batch.
+        num_steps: T, the window length.
+        offset: pairs skipped at the start of this epoch.
+        generator: the CPU generator that shuffles the windows.
+
+    Yields:
+        (X, Y), both (T, b) int64 with b <= batch_size; windows are unrelated, so no state is carried.
+    """
+    n_windows = (inputs.numel() - offset) // num_steps
+    order = torch.randperm(n_windows, generator=generator).to(inputs.device)  # (W,)
+    steps = torch.arange(num_steps, device=inputs.device)[:, None]  # (T, 1)
+    for first in range(0, n_windows, batch_size):
+        index = offset + order[first:first + batch_size][None, :] * num_steps + steps  # (T, b)
+        yield inputs[index], targets[index]
+
+
+def count_batches(n_pairs: int, config: TrainConfig, offset: int) -> int:
+    """Number of batches one epoch yields (for the progress bar)."""
+    if config.sampling == "sequential":
+        return math.ceil(((n_pairs - offset) // config.batch_size) / config.num_steps)
+    return math.ceil(((n_pairs - offset) // config.num_steps) / config.batch_size)
+
+
+def detach_state(state):
+    """Cut the autograd history of a recurrent state (a tensor, a tuple of tensors, or None)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+# ---------------------------------------------------------------- learning-rate schedules
+
+
+class LRSchedule:
+    """Learning rate per epoch: "step" (fixed decay after ``decay_start_epoch``) or "plateau".
+
+    Args:
+        config: the training configuration (lr, lr_schedule, lr_decay, patience, decay_start_epoch).
+    """
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.plateau_lr = float(config.lr)
+        self.bad_epochs = 0
+
+    def lr_for_epoch(self, epoch: int) -> float:
+        """The learning rate to train epoch ``epoch`` (counted from 1) with."""
+        c = self.config
+        if c.lr_schedule == "step":
+            return float(c.lr) * c.lr_decay ** max(0, epoch - c.decay_start_epoch)
+        return self.plateau_lr
+
+    def after_epoch(self, improved: bool) -> None:
+        """Record whether validation improved; a plateau longer than ``patience`` decays the lr."""
+        if self.config.lr_schedule != "plateau":
+            return
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        if self.bad_epochs > self.config.patience:
+            self.plateau_lr *= self.config.lr_decay
+            self.bad_epochs = 0
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainingLog:
+    """What training produced besides the weights: the learning curve and how it ended."""
+
+    rows: list[dict]
+    best_epoch: int | None
+    best_valid_ppl: float | None
+    stopped_by: str
+
+    def summary(self) -> dict:
+        """Plain values for ``fitted_summary``: epochs run, best epoch, final lr, why training stopped."""
+        last = self.rows[-1]
+        return {"epochs_run": int(last["epoch"]), "best_epoch": self.best_epoch,
+                "best_valid_ppl": self.best_valid_ppl, "final_lr": float(last["lr"]), "stopped_by": self.stopped_by,
+                "train_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in self.rows]))}
+
+
+@dataclass
+class EpochStats:
+    nll_nats: float
+    n_tokens: int
+    seconds: float
+    complete: bool
+
+
+def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config: TrainConfig,
+                  device: torch.device, valid_nll: Callable[[], float] | None = None) -> TrainingLog:
+    """Train ``net`` in place and leave it holding the weights of its best validation epoch.
+
+    Args:
+        net: a recurrent network on ``device`` (see the module docstring for its forward signature).
+        train_ids: the training split (N,), N >= ``config.min_train_tokens()``.
+        bos_id: the start-of-text input id.
+        config: hyperparameters.
+        device: where the network lives.
+        valid_nll: returns the mean validation NLL in nats per token of the current weights (called
+            once per epoch, in eval mode); None: no validation, the last weights are kept and the
+            plateau schedule and early stopping never act.
+
+    Returns:
+        The learning curve and the stopping reason.
+    """
+    inputs, targets = training_stream(train_ids, bos_id, device)
+    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()).item()))
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = make_optimizer(config, params)
+    schedule, best = LRSchedule(config), BestWeights()
+    deadline = math.inf if config.time_budget is None else time.perf_counter() + config.time_budget
+    rows, stopped_by, start = [], "epochs", time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        lr = schedule.lr_for_epoch(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        offset = int(torch.randint(0, config.num_steps, (), generator=generator))
+        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator, deadline,
+                          f"epoch {epoch}/{config.epochs}")
+        if not math.isfinite(stats.nll_nats):
+            raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
+                               f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
+        valid_ppl = safe_exp(valid_nll()) if valid_nll is not None else math.nan
+        improved = best.update(valid_ppl, epoch, net)
+        schedule.after_epoch(improved)
+        rows.append(curve_row(epoch, stats, valid_ppl, lr, time.perf_counter() - start))
+        if not stats.complete:
+            stopped_by = "time_budget"
+            break
+        if valid_nll is not None and config.early_stopping is not None \
+                and epoch - (best.epoch or 0) >= config.early_stopping:
+            stopped_by = "early_stopping"
+            break
+        if time.perf_counter() >= deadline and epoch < config.epochs:
+            stopped_by = "time_budget"
+            break
+    best.restore(net)
+    return TrainingLog(rows, best.epoch, best.valid_ppl, stopped_by)
+
+
+def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapsed_s: float) -> dict:
+    """One learning-curve row (plain Python values, so it can be saved with the model)."""
+    return {"epoch": epoch, "train_ppl": safe_exp(stats.nll_nats / max(stats.n_tokens, 1)),
+            "valid_ppl": float(valid_ppl), "lr": float(lr),
+            "tokens_per_s": stats.n_tokens / stats.seconds if stats.seconds > 0 else math.nan,
+            "seconds": float(stats.seconds), "elapsed_seconds": float(elapsed_s),
+            "train_tokens": int(stats.n_tokens), "complete": bool(stats.complete)}
+
+
+def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The optimizer named by ``config.optimizer`` with its lr and weight decay."""
+    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
+              inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
+              generator: torch.Generator, deadline: float, desc: str) -> EpochStats:
+    """One pass of truncated BPTT over the training stream (stops early past ``deadline``).
+
+    The loop does no host-device synchronization per batch: the summed loss stays on the device and
+    is read when the progress bar refreshes (about twice a second) and at the end.
+    """
+    net.train()
+    carry = config.sampling == "sequential"
+    if carry:
+        batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset)
+    else:
+        batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator)
+    n_batches = count_batches(inputs.numel(), config, offset)
+    bar = tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, leave=False,
+               disable=None if config.progress else True)
+    nll_sum = torch.zeros((), dtype=torch.float64, device=inputs.device)
+    n_tokens, state, complete = 0, None, True
+    start = last_refresh = time.perf_counter()
+    for x, y in batches:  # (T, B), (T, B)
+        logits, state = net(x, detach_state(state) if carry else None)  # (T, B, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.clip:
+            nn.utils.clip_grad_norm_(params, config.clip)
+        optimizer.step()
+        nll_sum += loss.detach() * y.numel()
+        n_tokens += y.numel()
+        now = time.perf_counter()
+        if not bar.disable:
+            bar.update()
+            if now - last_refresh > 0.5:
+                last_refresh = now
+                bar.set_postfix_str(_progress_text(nll_sum.item(), n_tokens, now - start), refresh=False)
+        if now > deadline:
+            complete = False
+            break
+    nll = float(nll_sum.item())  # synchronizes, so the time below includes all queued work
+    seconds = time.perf_counter() - start
+    bar.close()
+    return EpochStats(nll_nats=nll, n_tokens=n_tokens, seconds=seconds, complete=complete)
+
+
+def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:
+    return f"{n_tokens / max(seconds, 1e-9):,.0f} tok/s, ppl {safe_exp(nll_nats / n_tokens):.2f}"
+
+
+def safe_exp(x: float) -> float:
+    """exp(x) as a float, inf instead of an OverflowError (NaN stays NaN)."""
+    return math.inf if x >= 709 else math.exp(x)
+
+
+class BestWeights:
+    """A copy of the weights of the epoch with the lowest validation perplexity so far."""
+
+    def __init__(self):
+        self.epoch: int | None = None
+        self.valid_ppl: float | None = None
+        self.state: dict | None = None
+
+    def update(self, valid_ppl: float, epoch: int, net: nn.Module) -> bool:
+        """Keep ``net``'s weights if ``valid_ppl`` is the best so far; return whether it improved.
+
+        Without validation (NaN) nothing is kept, so the last weights are the ones used.
+        """
+        if not math.isfinite(valid_ppl) or (self.valid_ppl is not None and valid_ppl >= self.valid_ppl):
+            return False
+        self.epoch, self.valid_ppl = epoch, float(valid_ppl)
+        self.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return True
+
+    def restore(self, net: nn.Module) -> None:
+        """Load the best weights back into ``net`` (no-op if none were kept)."""
+        if self.state is not None:
+            net.load_state_dict(self.state)
