@@ -109,6 +109,7 @@ def curves_plot(curves: dict, path: str | Path, title: str = "") -> None:
         ax.plot(frame["epoch"], frame["train_ppl"], "--", color=f"C{i}", alpha=0.6, label=f"{label} train")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}" if str(f"{y:g}")[0] in "25" else ""))
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity (log scale)")
     ax.set_title(title or "learning curves")

@@ -88,7 +88,10 @@ def model_specs(config: RunConfig) -> list[ModelSpec]:
         shared = {k: v for k, v in config.shared_params.items()
                   if k in accepted_params(spec.cls) and k not in (config.params.get(label) or {})}
         spec = ModelSpec(spec.label, spec.cls, {**spec.params, **shared})
-        spec.build().check_params()
+        try:
+            spec.build().check_params()
+        except LmbenchError as exc:
+            raise LmbenchError(f"{label}: {exc}") from None
         specs.append(spec)
     return specs
 

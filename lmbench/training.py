@@ -106,7 +106,8 @@ class TrainConfig:
         patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
         decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
         early_stopping: stop after this many epochs without validation improvement (None: never).
-        progress: show a progress bar per epoch on stderr (only when stderr is a terminal).
+        progress: show a progress bar per epoch on stderr with tokens/s and the running training
+            perplexity (only when stderr is a terminal, so logs and tests stay clean).
     """
 
     num_steps: int = 35
@@ -343,14 +344,20 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
         for group in optimizer.param_groups:
             group["lr"] = lr
         offset = int(torch.randint(0, config.num_steps, (), generator=generator))
-        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator, deadline,
-                          f"epoch {epoch}/{config.epochs}")
+        bar = progress_bar(count_batches(inputs.numel(), config, offset), f"epoch {epoch}/{config.epochs}", config)
+        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator, deadline, bar)
         if not math.isfinite(stats.nll_nats):
+            bar.close()
             raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
                                f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
         valid_ppl = safe_exp(valid_nll()) if valid_nll is not None else math.nan
+        if not bar.disable:
+            text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
+            bar.set_postfix_str(text + (f", valid ppl {valid_ppl:.2f}" if valid_nll is not None else ""), refresh=False)
+        bar.close()  # the finished bar stays: one line per epoch
         improved = best.update(valid_ppl, epoch, net)
-        schedule.after_epoch(improved)
+        if valid_nll is not None:
+            schedule.after_epoch(improved)
         rows.append(curve_row(epoch, stats, valid_ppl, lr, time.perf_counter() - start))
         if not stats.complete:
             stopped_by = "time_budget"
@@ -380,13 +387,20 @@ def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.opt
     return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def progress_bar(n_batches: int, desc: str, config: TrainConfig) -> tqdm:
+    """A tqdm bar on stderr, shown only if ``config.progress`` and stderr is a terminal."""
+    return tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True,
+                disable=None if config.progress else True)
+
+
 def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
               inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
-              generator: torch.Generator, deadline: float, desc: str) -> EpochStats:
+              generator: torch.Generator, deadline: float, bar: tqdm) -> EpochStats:
     """One pass of truncated BPTT over the training stream (stops early past ``deadline``).
 
     The loop does no host-device synchronization per batch: the summed loss stays on the device and
-    is read when the progress bar refreshes (about twice a second) and at the end.
+    is read when the progress bar refreshes its tokens/s and perplexity (about twice a second) and
+    at the end.
     """
     net.train()
     carry = config.sampling == "sequential"
@@ -394,10 +408,8 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
         batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset)
     else:
         batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator)
-    n_batches = count_batches(inputs.numel(), config, offset)
-    bar = tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, leave=False,
-               disable=None if config.progress else True)
-    nll_sum = torch.zeros((), dtype=torch.float64, device=inputs.device)
+    accumulate = torch.float32 if inputs.device.type == "mps" else torch.float64  # MPS has no float64
+    nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)
     n_tokens, state, complete = 0, None, True
     start = last_refresh = time.perf_counter()
     for x, y in batches:  # (T, B), (T, B)
@@ -421,7 +433,6 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
             break
     nll = float(nll_sum.item())  # synchronizes, so the time below includes all queued work
     seconds = time.perf_counter() - start
-    bar.close()
     return EpochStats(nll_nats=nll, n_tokens=n_tokens, seconds=seconds, complete=complete)
 
 

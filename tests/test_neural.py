@@ -325,6 +325,15 @@ def test_best_weights_plateau_decay_and_early_stopping(data):
         assert not torch.equal(value, snapshots[3][name])
 
 
+def test_without_validation_the_last_weights_and_the_initial_lr_are_kept(data):
+    vocab, train, _, _ = data
+    net = CELLS["lstm"].build(Architecture(len(vocab), 8))
+    config = TrainConfig(num_steps=8, batch_size=4, epochs=3, lr=0.5, early_stopping=1, progress=False)
+    log = train_network(net, train, bos_id=vocab.bos_id, config=config, device=torch.device("cpu"))
+    assert [r["lr"] for r in log.rows] == [0.5, 0.5, 0.5] and log.stopped_by == "epochs"
+    assert log.best_epoch is None and all(math.isnan(r["valid_ppl"]) for r in log.rows)
+
+
 def test_step_schedule_is_zaremba():
     schedule = LRSchedule(TrainConfig(lr=1.0, lr_schedule="step", lr_decay=0.5, decay_start_epoch=4))
     assert [schedule.lr_for_epoch(e) for e in range(1, 8)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]
@@ -425,6 +434,8 @@ def test_device_selection(monkeypatch):
     assert select_device("auto") == torch.device("cpu")
     with pytest.raises(LmbenchError, match="not available"):
         select_device("cuda")
+    with pytest.raises(LmbenchError, match="--device cuda was asked for but is not available"):
+        RecurrentLM(device="cuda").check_params()  # before any data is read
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert select_device("auto") == torch.device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -212,7 +212,7 @@ def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, de
         logits, state = net(x, state)  # (T, 1, V)
         logp = torch.log_softmax(logits[:, 0].float(), dim=-1)  # (T, V)
         picked = logp.gather(1, targets[start:start + chunk, None])[:, 0]  # (T,)
-        out[start:start + picked.numel()] = picked.double().cpu().numpy()
+        out[start:start + picked.numel()] = picked.cpu().double().numpy()
     return out
 
 
@@ -309,7 +309,7 @@ class RecurrentLM(LanguageModel):
         if self.init_scale is not None:
             check_number("init_scale", self.init_scale, 0.0, open_low=True)
         check_int("eval_chunk", self.eval_chunk, 1)
-        check_choice("device", self.device, ("auto", "cpu", "cuda", "mps"))
+        select_device(self.device)  # an unknown or unavailable device fails here, before any data is read
         for name, only in CELLS[self.cell].fixed.items():
             if getattr(self, name) != only:
                 raise LmbenchError(f"cell {self.cell!r} supports only {name}={only!r}, got {getattr(self, name)!r}; "
@@ -393,7 +393,7 @@ class RecurrentLM(LanguageModel):
         self.net_.eval()
         history = [int(t) for t in np.asarray(history, dtype=np.int64)]
         logp, _ = self._advance([self.vocab_.bos_id] + history, None)
-        return logp.double().cpu().numpy()
+        return logp.cpu().double().numpy()
 
     def generate(self, prefix_ids, length: int, *, temperature: float = 1.0, top_k: int | None = None,
                  greedy: bool = False, seed: int = 0) -> np.ndarray:
@@ -409,7 +409,7 @@ class RecurrentLM(LanguageModel):
         logp, state = self._advance([self.vocab_.bos_id] + prefix, None)
         out = []
         for i in range(length):
-            token = sample_token(logp.double().cpu().numpy(), rng, temperature=temperature, top_k=top_k,
+            token = sample_token(logp.cpu().double().numpy(), rng, temperature=temperature, top_k=top_k,
                                  greedy=greedy)
             out.append(token)
             if i + 1 < length:
