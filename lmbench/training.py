@@ -107,7 +107,7 @@ class TrainConfig:
         decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
         early_stopping: stop after this many epochs without validation improvement (None: never).
         progress: show a progress bar per epoch on stderr with tokens/s and the running training
-            perplexity (only when stderr is a terminal, so logs and tests stay clean).
+            perplexity when stderr is a terminal; otherwise (a log file, CI) one plain line per epoch.
     """
 
     num_steps: int = 35
@@ -351,9 +351,12 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
             raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
                                f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
         valid_ppl = safe_exp(valid_nll()) if valid_nll is not None else math.nan
+        text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
+        text += f", valid ppl {valid_ppl:.2f}" if valid_nll is not None else ""
         if not bar.disable:
-            text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
-            bar.set_postfix_str(text + (f", valid ppl {valid_ppl:.2f}" if valid_nll is not None else ""), refresh=False)
+            bar.set_postfix_str(text, refresh=False)
+        elif config.progress:  # no terminal (a log file, CI): one plain line per epoch instead of a bar
+            print(f"epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
         bar.close()  # the finished bar stays: one line per epoch
         improved = best.update(valid_ppl, epoch, net)
         if valid_nll is not None:

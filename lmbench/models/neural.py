@@ -249,7 +249,7 @@ class RecurrentLM(LanguageModel):
         early_stopping: stop after this many epochs without validation improvement; None: never.
         eval_chunk: time steps per forward call when scoring (memory only; scores do not depend on it).
         device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
-        progress: a progress bar per epoch on stderr when it is a terminal.
+        progress: a progress bar per epoch on stderr (a terminal), else one line per epoch.
     """
 
     #: the fewest layers this class accepts.
