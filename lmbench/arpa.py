@@ -264,6 +264,38 @@ def read_arpa(path) -> ArpaTables:
     """Parse an ARPA file (optionally .gz) into :class:`ArpaTables` (vectorized, one pass per order)."""
     path = Path(path)
     text = _open_text(path)
+    announced, position = _read_header(text, path)
+    order = max(announced)
+    words, p1, b1, position = _read_unigrams(text, position, announced, path)
+    trie = NGramCounts(order, len(words))
+    trie.keys[1] = np.arange(trie.base, dtype=np.int64)
+    logp, bow, prev_bow = [None, p1], [None, None], b1
+    index = pd.Index(words + [BOS_WORD])
+    dropped = 0
+    for k in range(2, order + 1):
+        body, position = _section(text, k, position, path)
+        probs, columns, bows = _parse_rows(body, k, path)
+        _check_count(probs.size, announced, k, path)
+        ids = np.stack([index.get_indexer(column) for column in columns], axis=1).astype(np.int64)
+        prefix = _prefix_nodes(trie, ids, k)
+        ok = (prefix >= 0) & (ids[:, k - 1] >= 0)
+        dropped += int((~ok).sum())
+        keys = prefix[ok] * trie.base + ids[ok, k - 1]
+        sort = np.argsort(keys, kind="stable")
+        trie.keys[k] = keys[sort]
+        if keys.size > 1 and (np.diff(trie.keys[k]) == 0).any():
+            raise LmbenchError(f"{path}: a {k}-gram is listed twice")
+        logp.append(probs[ok][sort] * LN10)
+        bow.append(prev_bow)                         # backoff weights of the (k-1)-grams as contexts
+        prev_bow = bows[ok][sort] * LN10
+    if dropped:
+        one_line_warning(f"{path}: {dropped} n-grams skipped (a word missing from the unigrams, or a prefix "
+                         f"not listed as an n-gram)")
+    return ArpaTables(words, trie, logp, bow)
+
+
+def _read_header(text: str, path) -> tuple[dict, int]:
+    """The ``ngram k=count`` lines of the \\data\\ header, and where the 1-grams start."""
     start = text.find("\\data\\")
     if start < 0:
         raise LmbenchError(f"{path} is not an ARPA file (no \\data\\ line)")
@@ -271,8 +303,11 @@ def read_arpa(path) -> ArpaTables:
     announced = {int(k): int(n) for k, n in re.findall(r"ngram\s+(\d+)\s*=\s*(\d+)", text[start:header_end])}
     if not announced or sorted(announced) != list(range(1, max(announced) + 1)):
         raise LmbenchError(f"{path}: the \\data\\ header must list ngram 1=.. up to the model order")
-    order = max(announced)
-    position = header_end
+    return announced, header_end
+
+
+def _read_unigrams(text: str, position: int, announced: dict, path):
+    """(words without <s>, natural-log p with -inf for <s> last, natural-log backoff weights, next position)."""
     body, position = _section(text, 1, position, path)
     log10_p, columns, log10_b = _parse_rows(body, 1, path)
     _check_count(log10_p.size, announced, 1, path)
@@ -284,40 +319,18 @@ def read_arpa(path) -> ArpaTables:
     bos_row = unigram_words.index(BOS_WORD)
     keep = np.array([w != BOS_WORD for w in unigram_words])
     words = [w for w in unigram_words if w != BOS_WORD]
-    U = len(words)
-    trie = NGramCounts(order, U)
-    trie.keys[1] = np.arange(trie.base, dtype=np.int64)
     p1 = np.append(log10_p[keep] * LN10, -np.inf)                  # <s> is never predicted
     b1 = np.append(log10_b[keep], log10_b[bos_row]) * LN10
-    logp, bow = [None, p1], [None, None]
-    prev_bow = b1
-    index = pd.Index(words + [BOS_WORD])
-    dropped = 0
-    for k in range(2, order + 1):
-        body, position = _section(text, k, position, path)
-        probs, columns, bows = _parse_rows(body, k, path)
-        _check_count(probs.size, announced, k, path)
-        probs, bows = probs * LN10, bows * LN10
-        ids = np.stack([index.get_indexer(column) for column in columns], axis=1).astype(np.int64)
-        node = ids[:, 0]                             # id of the first j words, j = 1 .. k-1
-        for j in range(2, k):
-            known = (node >= 0) & (ids[:, j - 1] >= 0)
-            node = np.where(known, trie.lookup(j, np.maximum(node, 0), np.maximum(ids[:, j - 1], 0)), -1)
-        ok = (node >= 0) & (ids[:, k - 1] >= 0)
-        dropped += int((~ok).sum())
-        keys = node[ok] * trie.base + ids[ok, k - 1]
-        sort = np.argsort(keys, kind="stable")
-        keys = keys[sort]
-        if keys.size > 1 and (keys[1:] == keys[:-1]).any():
-            raise LmbenchError(f"{path}: a {k}-gram is listed twice")
-        trie.keys[k] = keys
-        logp.append(probs[ok][sort])
-        bow.append(prev_bow)                         # backoff weights of the (k-1)-grams as contexts
-        prev_bow = bows[ok][sort]
-    if dropped:
-        one_line_warning(f"{path}: {dropped} n-grams skipped (a word missing from the unigrams, or a prefix "
-                         f"not listed as an n-gram)")
-    return ArpaTables(words, trie, logp, bow)
+    return words, p1, b1, position
+
+
+def _prefix_nodes(trie: NGramCounts, ids: np.ndarray, k: int) -> np.ndarray:
+    """Trie id of the first k-1 words of each k-gram row of word ids (-1 where a prefix is not listed)."""
+    node = ids[:, 0]
+    for j in range(2, k):
+        known = (node >= 0) & (ids[:, j - 1] >= 0)
+        node = np.where(known, trie.lookup(j, np.maximum(node, 0), np.maximum(ids[:, j - 1], 0)), -1)
+    return node
 
 
 class ArpaModel(LanguageModel):

@@ -12,7 +12,7 @@ import pandas as pd
 from . import __version__
 from .corpora import describe_corpora, describe_nltk_corpora, load_corpus
 from .errors import LmbenchError
-from .registry import describe_models
+from .registry import format_models
 from .runner import RunConfig, run_benchmark
 from .tokenize import Tokenizer
 from .suite import load_suite, merge_params, parse_assignments, run_field_names
@@ -62,25 +62,20 @@ def _fractions(ctx, param, value):
     return parts
 
 
-def _corpus_options(fn):
-    """Options shared by every command that reads a corpus."""
-    options = [
-        click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own."),
-        click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
-                     help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own."),
-        click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
-                     help="Fractions for corpora that are one text (default 0.8,0.1,0.1)."),
-        click.option("--encoding", help="Text encoding of corpus files (default utf-8)."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+def _token_options(fn):
+    """--tokenizer and --normalize, shared by every command that tokenizes a corpus."""
+    fn = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
+                      help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own.")(fn)
+    return click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")(fn)
 
 
 @cli.command()
 @click.option("--models", "-m", help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`).")
 @click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine).")
-@_corpus_options
+@_token_options
+@click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
+              help="Fractions for corpora that are one text (default 0.8,0.1,0.1).")
+@click.option("--encoding", help="Text encoding of corpus files (default utf-8).")
 @click.option("--min-freq", type=click.IntRange(min=1), help="Minimum training count to enter the vocabulary (default 1).")
 @click.option("--max-vocab", type=click.IntRange(min=3), help="Vocabulary cap, <unk> and end of line included.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>).")
@@ -126,9 +121,8 @@ def build_run_config(suite, assignments, models, options, shared) -> RunConfig:
 
 
 @cli.command()
-@click.argument("corpus")
-@click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")
-@click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]), help="Default: the corpus's own.")
+@click.argument("corpus", metavar="FILE_OR_CORPUS")
+@_token_options
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of corpus files.")
 @click.option("--max-n", type=click.IntRange(min=1), default=3, show_default=True, help="Count 1..n-grams.")
 @click.option("--min-count", type=click.IntRange(min=1), default=10, show_default=True,
@@ -200,8 +194,7 @@ cli.add_command(corpora_command, "list")
 @cli.command()
 def models():
     """List the model registry."""
-    with pd.option_context("display.max_colwidth", 80):
-        click.echo(pd.DataFrame(describe_models()).to_string(index=False))
+    click.echo(format_models())
 
 
 def main():

@@ -138,15 +138,27 @@ def accepted_params(cls: type) -> set[str]:
 
 
 def describe_models() -> list[dict]:
-    """Rows for ``lmbench models``."""
-    rows = [{"name": f"<order>{'-' + s if s else ''}", "class": f.cls.__name__, "description": f.description,
-             "parameters": ", ".join(sorted(accepted_params(f.cls)))} for s, f in NGRAM_SMOOTHING.items()]
-    rows += [{"name": n, "class": f.cls.__name__, "description": f.description,
-              "parameters": ", ".join(sorted(accepted_params(f.cls)))} for n, f in NAMED_MODELS.items()]
-    rows.append({"name": ARPA_PREFIX + "PATH", "class": ArpaModel.__name__,
-                 "description": "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)",
-                 "parameters": ", ".join(sorted(accepted_params(ArpaModel)))})
+    """Rows for ``lmbench models``: name, class, description."""
+    rows = [{"name": f"<order>{'-' + s if s else ''}", "cls": f.cls, "description": f.description}
+            for s, f in NGRAM_SMOOTHING.items()]
+    rows += [{"name": n, "cls": f.cls, "description": f.description} for n, f in NAMED_MODELS.items()]
+    rows.append({"name": ARPA_PREFIX + "PATH", "cls": ArpaModel,
+                 "description": "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)"})
     return rows
+
+
+def format_models(width: int = 100) -> str:
+    """The registry as text: one line per name, then each class's parameters once."""
+    import textwrap
+
+    rows = describe_models()
+    lines = ["<order> is unigram, bigram, trigram or Ngram for any N (4gram, 5gram, ...).", ""]
+    lines += [f"  {r['name']:<20} {r['description']}" for r in rows]
+    lines += ["", "Parameters (override with --set MODEL.PARAM=VALUE or a [models.MODEL] table in a suite file):"]
+    for cls in dict.fromkeys(r["cls"] for r in rows):
+        text = f"{cls.__name__}: {', '.join(sorted(accepted_params(cls)))}"
+        lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- loading saved models

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -141,12 +142,15 @@ class Run:
     """One benchmark run writing into one directory."""
 
     def __init__(self, config: RunConfig, echo=print):
+        self.started = _dt.datetime.now()
         self.config = config
         self.echo = echo
         self.specs = model_specs(config)
         self.dataset = load_dataset(config)
         check_split_sizes(self.dataset, self.specs)
         self.out = check_writable_dir(config.out or default_out_dir(self.dataset.name))
+        if (self.out / "perplexity.csv").exists():
+            warnings.warn(f"{self.out} holds an earlier run; its results files are replaced by this run's")
         self.table = ResultsTable(self.out / "perplexity.csv")
         self.models_info = {s.label: {"class": s.cls.__name__, "params": s.params, "status": "pending"}
                             for s in self.specs}
@@ -254,7 +258,8 @@ class Run:
         atomic_write_json(self.out / "config.json", {
             "lmbench_version": __version__,
             "status": self.status,
-            "created": _dt.datetime.now().isoformat(timespec="seconds"),
+            "started": self.started.isoformat(timespec="seconds"),
+            "wall_seconds": round((_dt.datetime.now() - self.started).total_seconds(), 2),
             "command": sys.argv,
             "options": asdict(self.config),
             "versions": versions(),

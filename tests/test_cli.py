@@ -259,3 +259,22 @@ def test_export_then_load_arpa_by_absolute_path(tmp_path, text_file):
     assert_one_line_error(invoke("export", "--run", first, "--model", "trigram", tmp_path / "mle.arpa"),
                           "cannot be written as ARPA")
     assert not (tmp_path / "mle.arpa").exists()
+
+
+def test_neural_and_ngram_side_by_side_then_generate(tmp_path):
+    """One CLI run with an n-gram and an LSTM: same n_tokens; the LSTM continues a prefix through the CLI."""
+    corpus = tmp_path / "chars.txt"
+    corpus.write_text("the time traveller was expounding a recondite matter to us\n" * 40)
+    out = tmp_path / "out"
+    result = invoke("run", "--models", "trigram-kn,lstm", "--corpus", corpus, "--tokenizer", "char", "--out", out,
+                    "--epochs", 1, "--set", "lstm.hidden_size=8", "--set", "lstm.batch_size=4",
+                    "--set", "lstm.num_steps=8")
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "perplexity.csv")
+    assert (table.groupby("split")["n_tokens"].nunique() == 1).all()
+    assert (out / "curves" / "lstm.csv").exists() and (out / "curves.png").exists()
+    generated = invoke("generate", "--run", out, "--model", "lstm", "--prefix", "the time", "--length", 20, "--seed", 2)
+    assert generated.exit_code == 0, generated.output
+    assert generated.stdout.startswith("the time") and len(generated.stdout.rstrip("\n")) >= len("the time") + 1
+    again = invoke("generate", "--run", out, "--model", "lstm", "--prefix", "the time", "--length", 20, "--seed", 2)
+    assert again.stdout == generated.stdout
