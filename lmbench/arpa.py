@@ -58,6 +58,7 @@ from .errors import LmbenchError
 from .models.backoff import BackoffNGram, backoff_logprob, one_line_warning
 from .models.base import LanguageModel
 from .models.ngram_counts import NGramCounts
+from .textio import atomic_write_text
 from .vocab import Vocabulary
 
 BOS_WORD, EOS_WORD, UNK_WORD = "<s>", "</s>", "<unk>"
@@ -132,8 +133,6 @@ def write_arpa(model, dest) -> None:
         with gzip.open(path, "wt", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
     else:
-        from .textio import atomic_write_text
-
         atomic_write_text(path, text)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LmbenchError, unknown_name_error
-from .textio import decode, read_text
+from .textio import atomic_write_bytes, decode, read_text_bytes
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -167,18 +167,25 @@ def load_corpus(spec: str, fractions=DEFAULT_FRACTIONS, encoding: str = "utf-8")
     )
 
 
+def read_lines(path: Path, encoding: str = "utf-8") -> tuple[list[str], str]:
+    """A text file's lines and the sha256 of its bytes, from one read."""
+    data = read_text_bytes(path)
+    return text_lines(decode(data, encoding, path)), hashlib.sha256(data).hexdigest()
+
+
 def _load_file(path: Path, fractions, encoding: str) -> RawCorpus:
-    lines = text_lines(read_text(path, encoding))
-    source = {"kind": "file", "path": str(path.resolve()), "sha256": sha256_file(path),
+    lines, sha256 = read_lines(path, encoding)
+    source = {"kind": "file", "path": str(path.resolve()), "sha256": sha256,
               "split": format_fractions(fractions)}
     return RawCorpus(path.stem, split_lines(lines, fractions, str(path)), source)
 
 
 def _load_directory(path: Path, encoding: str) -> RawCorpus:
     files = find_split_files(path)
-    splits = {s: text_lines(read_text(f, encoding)) for s, f in files.items()}
+    read = {s: read_lines(f, encoding) for s, f in files.items()}
+    splits = {s: lines for s, (lines, _) in read.items()}
     source = {"kind": "directory", "path": str(path.resolve()),
-              "files": {s: {"name": f.name, "sha256": sha256_file(f)} for s, f in files.items()}}
+              "files": {s: {"name": f.name, "sha256": read[s][1]} for s, f in files.items()}}
     return RawCorpus(path.name, splits, source)
 
 
@@ -199,15 +206,6 @@ def find_split_files(path: Path) -> dict[str, Path]:
             )
         found[split] = matches[0]
     return found
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------- named corpora
@@ -244,8 +242,9 @@ def _load_named(corpus: NamedCorpus, fractions) -> RawCorpus:
     if located is None:
         located = ("downloaded", download_named(corpus))
     label, folder = located
-    verified = {f.filename: _check_sha256(folder / f.filename, f.sha256) for f in corpus.files}
-    texts = {f.split: text_lines(read_text(folder / f.filename)) for f in corpus.files}
+    read = {f.filename: read_lines(folder / f.filename) for f in corpus.files}
+    verified = {f.filename: _check_sha256(folder / f.filename, read[f.filename][1], f.sha256) for f in corpus.files}
+    texts = {f.split: read[f.filename][0] for f in corpus.files}
     splits = split_lines(texts[None], fractions, corpus.name) if None in texts else texts
     source = {"kind": "named", "name": corpus.name, "found_in": label, "path": str(folder.resolve()),
               "sha256_verified": verified}
@@ -254,8 +253,7 @@ def _load_named(corpus: NamedCorpus, fractions) -> RawCorpus:
     return RawCorpus(corpus.name, splits, source, corpus.tokenizer, corpus.normalize)
 
 
-def _check_sha256(path: Path, expected: str) -> bool:
-    actual = sha256_file(path)
+def _check_sha256(path: Path, actual: str, expected: str) -> bool:
     if actual != expected:
         warnings.warn(f"{path} differs from the published {path.name} (sha256 {actual[:12]}, expected "
                       f"{expected[:12]}); results will not be comparable with other runs on this corpus")
@@ -285,8 +283,6 @@ def _download(f: CorpusFile, target: Path, corpus: NamedCorpus) -> None:
     if actual != f.sha256:
         raise LmbenchError(f"download of {f.url} has sha256 {actual[:12]}..., expected {f.sha256[:12]}...; "
                            f"not saved. Retry later or point LMBENCH_DATA at a verified copy")
-    from .textio import atomic_write_bytes
-
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target / f.filename, data)
 

@@ -33,6 +33,7 @@ from .models.stupid_backoff import StupidBackoff
 from .models.neural import NEURAL_MODELS
 
 ORDER_WORDS = {1: "unigram", 2: "bigram", 3: "trigram"}
+ORDER_OF_WORD = {word: order for order, word in ORDER_WORDS.items()}
 LISTED_ORDERS = range(1, 7)
 
 
@@ -104,7 +105,7 @@ def lookup(name: str) -> tuple[type, dict]:
         return ArpaModel, {"path": path}
     match = _NGRAM_NAME.match(name)
     if match and (match["smoothing"] or "") in NGRAM_SMOOTHING:
-        order = int(match["n"]) if match["n"] else {v: k for k, v in ORDER_WORDS.items()}[match["order"]]
+        order = int(match["n"]) if match["n"] else ORDER_OF_WORD[match["order"]]
         family = NGRAM_SMOOTHING[match["smoothing"] or ""]
         return family.cls, {"order": order, **family.params}
     raise unknown_name_error("model", name, available_names(),

@@ -155,6 +155,7 @@ class Run:
         self.models_info = {s.label: {"class": s.cls.__name__, "params": s.params, "status": "pending"}
                             for s in self.specs}
         self.curves: dict = {}
+        self.versions = versions()
         self.status = "running"
 
     def execute(self) -> RunResult:
@@ -262,7 +263,7 @@ class Run:
             "wall_seconds": round((_dt.datetime.now() - self.started).total_seconds(), 2),
             "command": sys.argv,
             "options": asdict(self.config),
-            "versions": versions(),
+            "versions": self.versions,
             "data": self.dataset.summary(),
             "models": self.models_info,
         })

@@ -12,18 +12,11 @@ from .errors import LmbenchError
 _BINARY_SNIFF_BYTES = 8192
 
 
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """Read a whole text file, turning every way it can be unusable into a one-line error.
-
-    Args:
-        path: the file to read.
-        encoding: its text encoding.
-
-    Returns:
-        The decoded text with universal newlines (CRLF and CR become LF).
+def read_text_bytes(path: str | Path) -> bytes:
+    """The bytes of a file that should hold text (decode them with :func:`decode`).
 
     Raises:
-        LmbenchError: missing, a directory, unreadable, empty, binary or not decodable.
+        LmbenchError: one line for a missing, unreadable, empty or binary file, or a directory.
     """
     path = Path(path)
     if not path.exists():
@@ -38,7 +31,7 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         raise LmbenchError(f"{path} is empty; give a file that contains text")
     if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
         raise LmbenchError(f"{path} looks binary (it contains NUL bytes); give a plain text file")
-    return decode(data, encoding, path)
+    return data
 
 
 def decode(data: bytes, encoding: str, path: str | Path) -> str:

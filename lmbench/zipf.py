@@ -86,7 +86,7 @@ def fit_zipf(counts: np.ndarray, n: int, min_count: int = 10) -> ZipfFit:
 def whole_text(raw: RawCorpus, tokenizer: Tokenizer) -> Dataset:
     """All splits of a corpus as one text, with a vocabulary of every type in it (no ``<unk>`` mapping)."""
     lines = [line for split in SPLITS for line in raw.splits.get(split, [])]
-    return build_dataset(RawCorpus(raw.name, {s: lines for s in SPLITS}, raw.source), tokenizer)
+    return build_dataset(RawCorpus(raw.name, {"train": lines, "valid": [], "test": []}, raw.source), tokenizer)
 
 
 def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 10, top: int = 20):

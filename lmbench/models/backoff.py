@@ -62,8 +62,8 @@ def backoff_logprob(query: NGramQuery, logp: list, bow: list, unseen_context_bow
 class BackoffNGram(NGramModel):
     """Base of n-gram models in backoff form (see the module docstring).
 
-    Subclasses implement ``_choose(valid_ids)`` (estimate or tune hyperparameters: discounts,
-    lambdas; may warn) and ``_tables()`` (return ``(logp, bow)`` from the counts and the chosen
+    Subclasses implement ``_choose(valid_ids, suffixes)`` (estimate or tune hyperparameters:
+    discounts, lambdas; may warn) and ``_tables(suffixes)`` (return ``(logp, bow)`` from the counts and the chosen
     hyperparameters, deterministically), and list their fitted hyperparameters in
     ``fitted_keys``, which are saved with the counts so that a loaded model rebuilds exactly the
     same tables without re-estimating (or re-warning).
@@ -77,22 +77,15 @@ class BackoffNGram(NGramModel):
     fitted_keys: tuple = ()
 
     def _estimate(self, valid_ids) -> None:
-        self._suffix_cache = self.counts_.all_suffix_ids()    # shared by _choose and _tables
-        try:
-            self._choose(valid_ids)
-            self.logp_, self.bow_ = self._tables()
-        finally:
-            del self._suffix_cache
+        suffixes = self.counts_.all_suffix_ids()
+        self._choose(valid_ids, suffixes)
+        self.logp_, self.bow_ = self._tables(suffixes)
 
-    def _suffixes(self) -> list:
-        """``counts_.all_suffix_ids()``, computed once per fit."""
-        cached = getattr(self, "_suffix_cache", None)
-        return cached if cached is not None else self.counts_.all_suffix_ids()
+    def _choose(self, valid_ids, suffixes: list) -> None:
+        """Set fitted hyperparameters (default: none); ``suffixes`` is ``counts_.all_suffix_ids()``."""
 
-    def _choose(self, valid_ids) -> None:
-        """Set fitted hyperparameters (default: none)."""
-
-    def _tables(self) -> tuple[list, list]:
+    def _tables(self, suffixes: list) -> tuple[list, list]:
+        """(logp, bow) backoff tables from the counts and the fitted hyperparameters."""
         raise NotImplementedError
 
     def _logprob(self, query: NGramQuery) -> np.ndarray:
@@ -108,7 +101,7 @@ class BackoffNGram(NGramModel):
         for key in self.fitted_keys:
             setattr(self, key, state[key])
         self.counts_ = NGramCounts.from_state(state, self.order, len(self.vocab_))
-        self.logp_, self.bow_ = self._tables()
+        self.logp_, self.bow_ = self._tables(self.counts_.all_suffix_ids())
 
     # ------------------------------------------------------------ helpers for subclasses
 

@@ -9,6 +9,7 @@ perplexity and the count of zero-probability tokens, written once here.
 from __future__ import annotations
 
 import inspect
+import io
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import LmbenchError
+from ..textio import atomic_write_bytes
 from ..vocab import Vocabulary
 
 FORMAT = "lmbench-model/1"
@@ -174,9 +176,6 @@ class LanguageModel(ABC):
 
     def save(self, path: str | Path) -> None:
         """Save config, vocabulary and fitted state (a state dict, never a pickled object)."""
-        from ..textio import atomic_write_bytes
-        import io
-
         self._check_fitted()
         state = self.state_dict()
         numpy_keys = [key for key, value in state.items() if isinstance(value, np.ndarray)]

@@ -115,8 +115,7 @@ class InterpolatedNGram(BackoffNGram):
     def _terms(self, suffixes: list) -> tuple[list, list]:
         raise NotImplementedError
 
-    def _tables(self):
-        suffixes = self._suffixes()
+    def _tables(self, suffixes):
         alpha, gamma = self._terms(suffixes)
         return interpolate(self.counts_, alpha, gamma, suffixes)
 
@@ -127,7 +126,7 @@ class InterpolatedNGram(BackoffNGram):
         the (k-1)-gram context (``gamma[1][0]``: the weight of the uniform distribution).
         """
         self._check_fitted()
-        return self._terms(self._suffixes())
+        return self._terms(self.counts_.all_suffix_ids())
 
 
 class _Discounted(InterpolatedNGram):
@@ -145,14 +144,14 @@ class _Discounted(InterpolatedNGram):
         """The user's discount parameter (None: estimate)."""
         raise NotImplementedError
 
-    def _choose(self, valid_ids):
+    def _choose(self, valid_ids, suffixes):
         given = parse_discounts(self._given_discounts(), self.order, self.modified, self.method_name)
         self.discounts_estimated_ = given is None
         self.fallback_orders_ = []
         if given is not None:
             self.discounts_ = given
             return
-        counts = self._count_arrays(self._suffixes())
+        counts = self._count_arrays(suffixes)
         out, reasons = np.zeros((self.order, 3)), []
         for k in range(1, self.order + 1):
             n = NGramCounts.count_of_counts(counts[k], 4)

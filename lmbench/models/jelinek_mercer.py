@@ -78,7 +78,7 @@ class JelinekMercer(InterpolatedNGram):
 
     # ------------------------------------------------------------ fitting
 
-    def _choose(self, valid_ids):
+    def _choose(self, valid_ids, suffixes):
         if self.lambdas is not None:
             self.lambdas_ = np.asarray(self.lambdas, dtype=np.float64).reshape(self.order, 1)
             self.lambdas_tuned_, self.em_iterations_ = False, 0

@@ -85,7 +85,7 @@ class Katz(BackoffNGram):
             raise LmbenchError(f"Katz k (largest discounted count) must be a whole number >= 2 (with k = 1 "
                                f"Katz's formula discounts every singleton to 0), got {self.k!r}")
 
-    def _choose(self, valid_ids):
+    def _choose(self, valid_ids, suffixes):
         k = int(self.k)
         c = self.counts_
         self.ratios_ = np.zeros((self.order, k + 1))   # row k-1: d_r for r = 0..k (d_0 unused)
@@ -130,9 +130,8 @@ class Katz(BackoffNGram):
         ratios = np.concatenate((self.ratios_[order - 1], [1.0]))
         return ratios[np.minimum(counts, ratios.size - 1)] * counts
 
-    def _tables(self):
+    def _tables(self, suffixes):
         c, V = self.counts_, len(self.vocab_)
-        suffixes = self._suffixes()
         star = self._discounted(1)
         total = float(c.counts[1].sum())
         p = star / total + (1.0 - star.sum() / total) / V if total > 0 else np.full(star.size, 1.0 / V)

@@ -48,7 +48,7 @@ class StupidBackoff(BackoffNGram):
     def unseen_context_bow(self) -> float:
         return math.log(self.alpha)
 
-    def _tables(self):
+    def _tables(self, suffixes):
         c = self.counts_
         total = max(int(c.counts[1].sum()), 1)
         logp, bow = [None, safe_log(c.counts[1] / total)], [None, None]
