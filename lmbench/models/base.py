@@ -37,6 +37,7 @@ class EvalResult:
     n_tokens: int
     nll_nats: float
     n_zero_prob: int
+    n_nan: int = 0
 
     @property
     def cross_entropy_nats(self) -> float:
@@ -48,20 +49,32 @@ class EvalResult:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(self.cross_entropy_nats) if math.isfinite(self.cross_entropy_nats) else math.inf
+        return exp_or_inf(self.cross_entropy_nats)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "cross_entropy_nats": self.cross_entropy_nats,
                 "bits_per_token": self.bits_per_token, "perplexity": self.perplexity}
 
 
+def exp_or_inf(x: float) -> float:
+    """exp(x) for a cross-entropy in nats: inf past float range, NaN stays NaN (never OverflowError)."""
+    if math.isnan(x):
+        return math.nan
+    return math.inf if x >= 709.78 else math.exp(x)
+
+
 def eval_result(logprobs: np.ndarray) -> EvalResult:
-    """Summarize per-token natural-log probabilities (-inf for probability zero)."""
+    """Summarize per-token natural-log probabilities.
+
+    ``-inf`` is a true probability zero (counted in ``n_zero_prob``, perplexity inf). NaN is not a
+    probability at all (a model bug or a numerical failure): counted in ``n_nan`` and it makes the
+    total NaN, so it can never pass for an infinite or finite perplexity.
+    """
     logprobs = np.asarray(logprobs, dtype=np.float64)
-    zero = np.isneginf(logprobs)
-    n_zero = int(zero.sum())
-    nll = math.inf if n_zero else float(-logprobs.sum())
-    return EvalResult(n_tokens=int(logprobs.size), nll_nats=nll, n_zero_prob=n_zero)
+    n_nan = int(np.isnan(logprobs).sum())
+    n_zero = int(np.isneginf(logprobs).sum())
+    nll = math.nan if n_nan else math.inf if n_zero else float(-logprobs.sum())
+    return EvalResult(n_tokens=int(logprobs.size), nll_nats=nll, n_zero_prob=n_zero, n_nan=n_nan)
 
 
 class LanguageModel(ABC):
@@ -74,6 +87,10 @@ class LanguageModel(ABC):
     #: False for scores that are not a probability distribution (the runner then reports no perplexity).
     comparable: bool = True
     not_comparable_reason: str = ""
+    #: True when fitting draws random numbers (initialization, batching): ``--seeds`` refits such models per seed.
+    stochastic: bool = False
+    #: the name a run gives the model (set by the runner; used in progress lines), not a hyperparameter.
+    label: str = ""
 
     # ------------------------------------------------------------ to implement
 
@@ -119,6 +136,17 @@ class LanguageModel(ABC):
         Rows have at least ``epoch, train_ppl, valid_ppl, lr, tokens_per_s, seconds``.
         """
         return None
+
+    def valid_use(self) -> str:
+        """How fitting used the validation split (tuning, early stopping); "" if it did not.
+
+        Rows of a model that used valid are marked ``tuned_on_valid``: its valid figure is not held out.
+        """
+        return ""
+
+    def environment(self) -> dict:
+        """Where and how the model ran (device, threads, ...), for config.json; {} if nothing to say."""
+        return {}
 
     def check_params(self) -> None:
         """Raise LmbenchError for invalid hyperparameters (called before any data is touched)."""
@@ -210,7 +238,12 @@ def sample_token(logprobs: np.ndarray, rng: np.random.Generator, *, temperature:
         return int(np.argmax(logprobs))
     scores = logprobs / temperature
     if top_k is not None and top_k < scores.size:
-        cutoff = np.partition(scores, -top_k)[-top_k]
-        scores = np.where(scores >= cutoff, scores, -np.inf)
+        keep = np.argsort(-scores, kind="stable")[:top_k]  # exactly k tokens, ties broken by lower id
+        kept = np.full_like(scores, -np.inf)
+        kept[keep] = scores[keep]
+        scores = kept
+    if not np.isfinite(scores.max()) or np.isnan(scores).any():
+        raise LmbenchError("the model gives no finite probability to any next token here (e.g. an MLE model after "
+                           "an unseen context); use a smoothed model, another prefix, or --greedy")
     probs = np.exp(scores - scores.max())
     return int(rng.choice(probs.size, p=probs / probs.sum()))

@@ -147,6 +147,9 @@ class JelinekMercer(InterpolatedNGram):
             gamma.append(np.where(seen, 1.0 - lam, 1.0))
         return alpha, gamma
 
+    def valid_use(self) -> str:
+        return "interpolation weights by EM on valid" if self.lambdas_tuned_ else ""
+
     def fitted_summary(self):
         lam = self.lambdas_
         return {"lambdas": [round(float(x), 6) for x in lam[:, 0]] if lam.shape[1] == 1

@@ -257,6 +257,7 @@ class RecurrentLM(LanguageModel):
 
     #: the fewest layers this class accepts.
     min_layers = 1
+    stochastic = True
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int | None = None, dropout: float = 0.0, tie_weights: bool = False,
@@ -364,6 +365,10 @@ class RecurrentLM(LanguageModel):
 
     def fitted_summary(self) -> dict:
         return dict(self.summary_)
+
+    def valid_use(self) -> str:
+        """Validation picks the weights kept (best epoch), the plateau decays and early stopping."""
+        return "best epoch chosen on valid" if self.summary_.get("best_epoch") is not None else ""
 
     def training_curve(self) -> list[dict]:
         return [dict(row) for row in self.curve_]

@@ -146,6 +146,9 @@ class AddK(NGramModel):
     def fitted_summary(self):
         return {"k": self.k_, "k_tuned_on_valid": self.k is None}
 
+    def valid_use(self) -> str:
+        return "k tuned on valid" if self.k is None else ""
+
     def state_dict(self):
         return {**super().state_dict(), "k_": self.k_}
 
