@@ -39,7 +39,9 @@ exactly. Conventions:
 Reading (:class:`ArpaModel`, registry name ``arpa:PATH``): an ARPA file made elsewhere becomes an
 lmbench model scored under lmbench's contract (one ``<s>`` of context per line, every token and one
 end of line predicted). Its words are matched to the run's vocabulary by spelling; see
-:class:`ArpaModel` for tokens the ARPA file lacks.
+:class:`ArpaModel` for tokens the ARPA file lacks. Values are checked while reading: every log10
+probability must be finite and <= 0 and every backoff weight finite, else a one-line error names
+the file, section and line (a probability above 1 would give a perplexity below 1).
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import math
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +62,7 @@ from .errors import LmbenchError
 from .models.backoff import BackoffNGram, backoff_logprob, one_line_warning
 from .models.base import LanguageModel
 from .models.ngram_counts import NGramCounts
-from .textio import atomic_write_text
+from .textio import atomic_write_bytes, atomic_write_text, expand_path, read_text_bytes
 from .vocab import Vocabulary
 
 BOS_WORD, EOS_WORD, UNK_WORD = "<s>", "</s>", "<unk>"
@@ -112,7 +116,9 @@ def write_arpa(model, dest) -> None:
             ``wb``, ``abs``, ``katz``, ``interp`` of any order). MLE and add-k are not in backoff
             form (their unseen-context behaviour has no ARPA equivalent), and stupid backoff is
             not normalized; both raise LmbenchError.
-        dest: a path (``.gz``: gzip-compressed) or a writable text file object.
+        dest: a path (``.gz``: gzip-compressed) or a writable text file object. A path is written
+            atomically (:func:`lmbench.textio.atomic_write_bytes`): a failed export leaves an
+            existing file untouched, and a missing or read-only folder is a one-line error.
 
     The probabilities and backoff weights are written in log10 with 8 decimals; see the module
     docstring for the conventions (``<s>``, ``</s>``, escaping of whitespace).
@@ -129,9 +135,8 @@ def write_arpa(model, dest) -> None:
         dest.write(text)
         return
     path = Path(dest)
-    if path.suffix == ".gz":
-        with gzip.open(path, "wt", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+    if path.suffix == ".gz":   # compressed in memory, then written atomically like any other file
+        atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
     else:
         atomic_write_text(path, text)
 
@@ -207,18 +212,22 @@ class ArpaTables:
 
 
 def _open_text(path: Path) -> str:
+    """The text of an ARPA file (``.gz``: decompressed); only regular files are read (see read_text_bytes)."""
+    data = read_text_bytes(path)
     try:
         if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as handle:
-                return handle.read()
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LmbenchError(f"ARPA file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise LmbenchError(f"cannot read ARPA file {path}: {exc}") from None
+            data = gzip.decompress(data)
+        return data.decode("utf-8")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise LmbenchError(f"cannot read ARPA file {path}: not a valid gzip file ({exc}); decompress it or "
+                           f"rename it without .gz") from None
+    except UnicodeDecodeError as exc:
+        raise LmbenchError(f"cannot read ARPA file {path}: not UTF-8 (byte 0x{data[exc.start:exc.start + 1].hex()} "
+                           f"at offset {exc.start}); convert it to UTF-8") from None
 
 
-def _section(text: str, k: int, start: int, path) -> tuple[str, int]:
+def _section(text: str, k: int, start: int, path) -> tuple[str, int, int]:
+    """(body, end offset, file line number of the body's first line) of the ``\\k-grams:`` section after ``start``."""
     marker = f"\\{k}-grams:"
     at = text.find(marker, start)
     if at < 0:
@@ -226,11 +235,24 @@ def _section(text: str, k: int, start: int, path) -> tuple[str, int]:
     begin = text.find("\n", at) + 1
     end = text.find("\n\\", begin - 1)
     end = len(text) if end < 0 else end
-    return text[begin:end], end
+    return text[begin:end], end, text.count("\n", 0, begin) + 1
 
 
-def _parse_rows(body: str, k: int, path) -> tuple[np.ndarray, list, np.ndarray]:
-    """(log10 probabilities, k word columns, log10 backoff weights with 0 where absent) of a section."""
+def _row_location(path, k: int, body: str, first_line: int, row: int) -> str:
+    """``path, \\k-grams: section, line N ('the line')`` for the row-th non-blank line of a section (error path)."""
+    rows = (item for item in enumerate(body.split("\n"), start=first_line) if item[1].strip())
+    number, line = next(itertools.islice(rows, row, None), (first_line, ""))
+    shown = line.strip() if len(line) <= 80 else line.strip()[:77] + "..."
+    return f"{path}, \\{k}-grams: section, line {number} ({shown!r})"
+
+
+def _parse_rows(body: str, k: int, path, first_line: int = 1) -> tuple[np.ndarray, list, np.ndarray]:
+    """(log10 probabilities, k word columns, log10 backoff weights with 0 where absent) of a section.
+
+    Raises:
+        LmbenchError: a malformed line, or a value no ARPA model can hold (see :func:`_check_values`),
+            naming the file, section and line.
+    """
     if not body.strip():
         return np.zeros(0), [pd.Series([], dtype=object)] * k, np.zeros(0)
     names = list(range(k + 2))
@@ -241,16 +263,37 @@ def _parse_rows(body: str, k: int, path) -> tuple[np.ndarray, list, np.ndarray]:
                            quoting=csv.QUOTE_NONE, keep_default_na=False, na_values={k + 1: [""]},
                            engine="c", skip_blank_lines=True)
     except (pd.errors.ParserError, ValueError) as exc:
-        raise LmbenchError(f"{path}: malformed {k}-gram section (expected: log10 probability, {k} words, "
-                           f"optional backoff weight): {exc}") from None
-    probs = rows[0].to_numpy(dtype=np.float64)
-    if np.isnan(probs).any():
-        raise LmbenchError(f"{path}: a {k}-gram line lacks its probability")
-    if (rows[k] == "").any():
-        raise LmbenchError(f"{path}: a {k}-gram line has fewer than {k} words")
+        detail = " ".join(str(exc).split())
+        raise LmbenchError(f"{path}: malformed {k}-gram section starting at line {first_line} (expected: log10 "
+                           f"probability, {k} words, optional backoff weight): {detail}") from None
+    probs, bows = rows[0].to_numpy(dtype=np.float64), rows[k + 1].to_numpy(dtype=np.float64)
+    short = np.flatnonzero((rows[k] == "").to_numpy())
+    if short.size:
+        raise LmbenchError(f"{_row_location(path, k, body, first_line, int(short[0]))}: fewer than {k} words")
+    _check_values(probs, bows, lambda row: _row_location(path, k, body, first_line, row))
     escaped = "<U+" in body
     words = [rows[j].map(unescape_token) if escaped else rows[j] for j in range(1, k + 1)]
-    return probs, words, np.nan_to_num(rows[k + 1].to_numpy(dtype=np.float64), nan=0.0)
+    return probs, words, np.nan_to_num(bows, nan=0.0)
+
+
+def _check_values(log10_p: np.ndarray, log10_bow: np.ndarray, where) -> None:
+    """Refuse a log10 probability that is not finite or is above 0, or an infinite backoff weight.
+
+    ``log10_bow`` is NaN where a line lists no backoff weight. ``where(row)`` names a row's line.
+    A log10 probability above 0 (a probability above 1) would give a perplexity below 1.
+    """
+    bad_p = ~np.isfinite(log10_p) | (log10_p > 0)
+    bad_b = np.isinf(log10_bow)
+    if not (bad_p.any() or bad_b.any()):
+        return
+    row = int(np.flatnonzero(bad_p | bad_b)[0])
+    if bad_p[row]:
+        problem = "not a finite number" if not np.isfinite(log10_p[row]) else "above 0 (a probability above 1)"
+        what = f"log10 probability {log10_p[row]:g} is {problem}"
+    else:
+        what = f"backoff weight {log10_bow[row]:g} is not a finite number"
+    raise LmbenchError(f"{where(row)}: {what}; an ARPA file must list finite log10 probabilities <= 0 and finite "
+                       f"backoff weights: fix the tool that wrote it, or rebuild the model")
 
 
 def _check_count(found: int, announced: dict, k: int, path) -> None:
@@ -272,8 +315,8 @@ def read_arpa(path) -> ArpaTables:
     index = pd.Index(words + [BOS_WORD])
     dropped = 0
     for k in range(2, order + 1):
-        body, position = _section(text, k, position, path)
-        probs, columns, bows = _parse_rows(body, k, path)
+        body, position, first_line = _section(text, k, position, path)
+        probs, columns, bows = _parse_rows(body, k, path, first_line)
         _check_count(probs.size, announced, k, path)
         ids = np.stack([index.get_indexer(column) for column in columns], axis=1).astype(np.int64)
         prefix = _prefix_nodes(trie, ids, k)
@@ -307,8 +350,8 @@ def _read_header(text: str, path) -> tuple[dict, int]:
 
 def _read_unigrams(text: str, position: int, announced: dict, path):
     """(words without <s>, natural-log p with -inf for <s> last, natural-log backoff weights, next position)."""
-    body, position = _section(text, 1, position, path)
-    log10_p, columns, log10_b = _parse_rows(body, 1, path)
+    body, position, first_line = _section(text, 1, position, path)
+    log10_p, columns, log10_b = _parse_rows(body, 1, path, first_line)
     _check_count(log10_p.size, announced, 1, path)
     unigram_words = columns[0].tolist()
     if BOS_WORD not in unigram_words or EOS_WORD not in unigram_words:
@@ -332,6 +375,30 @@ def _prefix_nodes(trie: NGramCounts, ids: np.ndarray, k: int) -> np.ndarray:
     return node
 
 
+def context_limits(lost: np.ndarray, is_eos: np.ndarray) -> np.ndarray:
+    """Highest n-gram order usable at each position 0..N of a token sequence (N: the token after it).
+
+    An n-gram may not span a word that the model lacks: after such a word at position p, the
+    token at i > p on the same line is scored with order at most i - p (the contexts holding the
+    word are not listed, so their backoff weight is 1). No limit (the int64 maximum) where no such
+    word precedes on the line.
+
+    Args:
+        lost: bool (N,), True where a word is missing from the model.
+        is_eos: bool (N,), True at end-of-line tokens.
+
+    Returns:
+        int64 array (N + 1,).
+    """
+    pos = np.arange(lost.size + 1)                                   # (N + 1,)
+
+    def last_before(mask):     # position of the last True strictly before each position, -1 if none
+        return np.concatenate(([-1], np.maximum.accumulate(np.where(mask, pos[:-1], -1))))
+
+    prev_lost, prev_eos = last_before(lost), last_before(is_eos)
+    return np.where(prev_lost > prev_eos, pos - prev_lost, np.iinfo(np.int64).max)
+
+
 class ArpaModel(LanguageModel):
     """A back-off n-gram model read from an ARPA file (KenLM's lmplz, SRILM's ngram-count, lmbench).
 
@@ -340,16 +407,19 @@ class ArpaModel(LanguageModel):
     whitespace escaped as :func:`escape_token` does). Scoring follows lmbench's contract: one
     ``<s>`` of context per line, every token and one end of line predicted, standard ARPA backoff.
 
-    Tokens of the run's vocabulary that the ARPA file lacks are scored with the file's ``<unk>``
-    probability (probability 0 if it has no ``<unk>``), as KenLM and SRILM score out-of-vocabulary
-    words. Several tokens then share one probability, so the model's distribution over the run's
-    vocabulary is no longer a distribution: such a model is marked not comparable (no perplexity in
-    the table) and ``fitted_summary()`` counts the missing tokens. An ARPA model over a larger
-    vocabulary (e.g. KenLM's own ``<unk>``) sums to at most one over the run's tokens, which is
-    fair to it.
+    Tokens of the run's vocabulary that the ARPA file lacks stand for the file's ``<unk>``, as in
+    KenLM and SRILM: scored with its probability, and as context matched like ``<unk>``. If the
+    file has no ``<unk>``, such a token gets probability zero, and as context it matches no
+    n-gram: the tokens after it back off past it (:func:`context_limits`), never to another word.
+    ``fitted_summary()`` counts the missing tokens.
+
+    The model is ``comparable`` unless two tokens of the run's vocabulary map to one ARPA word
+    (missing tokens sharing ``<unk>`` with each other or with the run's own ``<unk>``): its scores
+    over the run's vocabulary then sum to more than one, so no perplexity is reported. An ARPA
+    model over a larger vocabulary sums to at most one over the run's tokens, which is fair to it.
 
     Args:
-        path: the ARPA file (``.gz`` allowed).
+        path: the ARPA file (``.gz`` allowed; ``~`` is expanded).
         unk_word: the ARPA word that the run's ``<unk>`` token stands for. Default ``<unk>``;
             for a KenLM model of PTB built with PTB's ``<unk>`` renamed to an ordinary word (lmplz
             refuses a literal ``<unk>`` in its input), give that word.
@@ -362,15 +432,18 @@ class ArpaModel(LanguageModel):
     def check_params(self):
         if not isinstance(self.path, (str, Path)) or not str(self.path):
             raise LmbenchError("an ARPA model needs a file: arpa:path/to/model.arpa")
-        if not Path(self.path).is_file():
-            raise LmbenchError(f"ARPA file not found: {self.path}")
+        path = expand_path(self.path)
+        if not path.exists():
+            raise LmbenchError(f"ARPA file not found: {self.path}; check the path given after arpa:")
+        if not path.is_file():
+            raise LmbenchError(f"ARPA file {self.path} is not a regular file; give an .arpa or .arpa.gz file")
         if not isinstance(self.unk_word, str) or not self.unk_word:
             raise LmbenchError(f"ArpaModel unk_word must be a word, got {self.unk_word!r}")
 
     def fit(self, train_ids=None, valid_ids=None, *, vocab: Vocabulary) -> "ArpaModel":
         self.check_params()
         self.vocab_ = vocab
-        self.tables_ = read_arpa(self.path)
+        self.tables_ = read_arpa(expand_path(self.path))
         self._map_vocab()
         return self
 
@@ -378,40 +451,61 @@ class ArpaModel(LanguageModel):
     def order(self) -> int:
         return self.tables_.order
 
+    # ------------------------------------------------------------ comparability, from the fitted state
+
+    @property
+    def comparable(self) -> bool:
+        """False when two run tokens share one ARPA word (scores then sum to more than one); True before fit."""
+        return getattr(self, "n_shared_", 0) == 0
+
+    @property
+    def not_comparable_reason(self) -> str:
+        if self.comparable:
+            return ""
+        return (f"{self.n_missing_} of the run's {len(self.vocab_)} vocabulary tokens are not in the ARPA file and "
+                f"share its <unk> probability with other tokens, so its scores are not a distribution over the "
+                f"run's vocabulary")
+
+    # ------------------------------------------------------------ vocabulary mapping
+
     def _map_vocab(self) -> None:
+        """Map every run token id (and ``<s>``) to an ARPA word id: missing words to ``<unk>``, else -1."""
         tables, vocab = self.tables_, self.vocab_
-        index = tables.index
-        missing_id = index.get(UNK_WORD, -1)
         wanted = list(vocab.itos)                       # the tables hold unescaped words
         wanted[vocab.eos_id] = EOS_WORD
         wanted[vocab.unk_id] = unescape_token(self.unk_word)
-        mapped = np.array([index.get(w, -1) for w in wanted] + [len(tables.words)], dtype=np.int64)
+        mapped = np.array([tables.index.get(w, -1) for w in wanted] + [len(tables.words)], dtype=np.int64)
         missing = mapped[:-1] < 0
         self.n_missing_ = int(missing.sum())
-        self.comparable, self.not_comparable_reason = True, ""
         self.missing_examples_ = [vocab.itos[i] for i in np.flatnonzero(missing)[:5]]
-        self.to_arpa_ = np.where(mapped >= 0, mapped, missing_id)
-        if self.n_missing_:
-            self.comparable = False
-            self.not_comparable_reason = (
-                f"{self.n_missing_} of the run's {len(vocab)} vocabulary tokens are not in the ARPA file and are "
-                f"scored with its <unk> probability, so its scores are not a distribution over the run's vocabulary")
+        self.to_arpa_ = np.where(mapped >= 0, mapped, tables.index.get(UNK_WORD, -1))     # (V + 1,)
+        targets = self.to_arpa_[:-1][self.to_arpa_[:-1] >= 0]
+        self.n_shared_ = int(targets.size - np.unique(targets).size)
 
-    def _arpa_ids(self, ids) -> np.ndarray:
-        return self.to_arpa_[np.asarray(ids, dtype=np.int64)]
+    def _arpa_query(self, arpa_ids: np.ndarray, query_fn):
+        """Run a trie query on ARPA ids whose -1 entries (missing, no ``<unk>``) never enter an n-gram.
+
+        They are replaced by ``<s>`` (any id but ``</s>`` would do: it must not end a line), and the
+        orders that would span them are cut off with :func:`context_limits`.
+        """
+        tables = self.tables_
+        lost = arpa_ids < 0
+        query = query_fn(np.where(lost, tables.trie.bos_id, arpa_ids), tables.eos_id)
+        return query, context_limits(lost, arpa_ids == tables.eos_id)
 
     def logprobs(self, ids) -> np.ndarray:
-        arpa_ids = self._arpa_ids(ids)
-        lost = arpa_ids < 0
-        query = self.tables_.trie.query_split(np.where(lost, 0, arpa_ids), self.tables_.eos_id)
+        arpa_ids = self.to_arpa_[np.asarray(ids, dtype=np.int64)]                   # (N,)
+        query, limits = self._arpa_query(arpa_ids, self.tables_.trie.query_split)
+        query.max_order = np.minimum(query.max_order, limits[:-1])
         out = backoff_logprob(query, self.tables_.logp, self.tables_.bow)
-        out[lost] = -np.inf                 # missing from the file, which has no <unk> either
+        out[arpa_ids < 0] = -np.inf                 # missing from the file, which has no <unk> either
         return out
 
     def next_logprobs(self, history) -> np.ndarray:
-        arpa_history = self._arpa_ids(history)
-        query = self.tables_.trie.query_next(np.maximum(arpa_history, 0), self.tables_.eos_id)
-        scores = backoff_logprob(query, self.tables_.logp, self.tables_.bow)
+        arpa_history = self.to_arpa_[np.asarray(history, dtype=np.int64)]          # (H,)
+        query, limits = self._arpa_query(arpa_history, self.tables_.trie.query_next)
+        query.max_order = np.minimum(query.max_order, limits[-1])
+        scores = backoff_logprob(query, self.tables_.logp, self.tables_.bow)        # (U + 1,)
         targets = self.to_arpa_[: len(self.vocab_)]
         return np.where(targets >= 0, scores[np.maximum(targets, 0)], -np.inf)
 

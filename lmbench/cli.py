@@ -1,21 +1,24 @@
-"""Command line: parse options, build a config, call the library. Nothing else lives here."""
+"""Command line: parse options, build a config, call the library. Nothing else lives here.
+
+Imports of the library happen inside the commands, so ``lmbench --help`` starts in a fraction of a
+second and commands that need no neural model never import torch.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 import warnings
 from pathlib import Path
 
 import click
-import pandas as pd
 
 from . import __version__
-from .corpora import describe_corpora, describe_nltk_corpora, load_corpus
 from .errors import LmbenchError
-from .registry import format_models
-from .runner import RunConfig, run_benchmark
-from .tokenize import Tokenizer
-from .suite import load_suite, merge_params, parse_assignments, run_field_names
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished results are kept and the run is marked interrupted."""
 
 
 class LmbenchGroup(click.Group):
@@ -46,10 +49,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     click.echo(f"lmbench: warning: {message}", err=True)
 
 
-@click.group(cls=LmbenchGroup)
+@click.group(cls=LmbenchGroup, invoke_without_command=True)
 @click.version_option(__version__, prog_name="lmbench")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Compare n-gram and neural language models on identical data."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
 
 
 def _fractions(ctx, param, value):
@@ -62,6 +68,15 @@ def _fractions(ctx, param, value):
     return parts
 
 
+def _seed_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers like 0,1,2, got {value!r}")
+
+
 def _token_options(fn):
     """--tokenizer and --normalize, shared by every command that tokenizes a corpus."""
     fn = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
@@ -70,7 +85,8 @@ def _token_options(fn):
 
 
 @cli.command()
-@click.option("--models", "-m", help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`).")
+@click.option("--models", "-m", "models", multiple=True,
+              help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`); repeatable.")
 @click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine).")
 @_token_options
 @click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
@@ -79,41 +95,73 @@ def _token_options(fn):
 @click.option("--min-freq", type=click.IntRange(min=1), help="Minimum training count to enter the vocabulary (default 1).")
 @click.option("--max-vocab", type=click.IntRange(min=3), help="Vocabulary cap, <unk> and end of line included.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>).")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace an earlier run in --out, once this run completes (it is kept until then).")
 @click.option("--seed", type=int, help="Random seed, set before each model is fitted (default 0).")
+@click.option("--seeds", callback=_seed_list, metavar="S1,S2,...",
+              help="Fit every neural model once per seed; rows per seed plus mean and std in seeds.csv.")
+@click.option("--bootstrap", type=click.IntRange(min=0), metavar="B",
+              help="Bootstrap resamples for intervals and comparisons (default 1000; 0 turns it off).")
 @click.option("--set", "assignments", multiple=True, metavar="MODEL.PARAM=VALUE",
               help="Override a model parameter, e.g. --set trigram-addk.k=0.01 (repeatable).")
 @click.option("--config", "suite", type=click.Path(dir_okay=False), help="A TOML suite file (see README).")
 @click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on).")
+@click.option("--save-scores/--no-save-scores", default=None,
+              help="Save per-token log-probabilities under OUT/scores (default on).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default).")
 @click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Stop each neural model's training after this many seconds (whichever of this and --epochs comes first).")
+              help="Bound each neural model's whole fit (training and validation) to this many seconds.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU).")
-def run( suite, assignments, models, epochs, time_budget, device, **options):
+def run(suite, assignments, models, epochs, time_budget, device, **options):
     """Fit models on train and report held-out perplexity on valid and test."""
+    from .runner import run_benchmark
+
     shared = {"epochs": epochs, "time_budget": time_budget, "device": device}
     config = build_run_config(suite, assignments, models, options, shared)
-    result = run_benchmark(config, echo=click.echo)
-    click.echo(f"\nwrote {result.out_dir}/perplexity.csv, perplexity.png, config.json")
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        result = run_benchmark(config, echo=click.echo)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    _report_written(result)
     if result.failures:
         click.echo(f"lmbench: error: {len(result.failures)} model(s) failed: {', '.join(result.failures)}", err=True)
         return 1
     return 0
 
 
-def build_run_config(suite, assignments, models, options, shared) -> RunConfig:
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _report_written(result) -> None:
+    """Name the files the run actually wrote (none if no model finished)."""
+    if not len(result.table):
+        click.echo(f"\nno model finished; {result.out_dir}/config.json records what happened")
+        return
+    names = ["perplexity.csv", "compare.csv", "buckets.csv", "seeds.csv", "report.md", "perplexity.png",
+             "buckets.png", "curves.png", "config.json"]
+    written = [n for n in names if (result.out_dir / n).exists()]
+    click.echo(f"\nwrote {result.out_dir}/: {', '.join(written)}")
+
+
+def build_run_config(suite, assignments, models, options, shared):
     """Defaults, then the suite file, then explicit command-line options.
 
     ``shared`` options (epochs, time_budget, device) go to every model that accepts them.
     """
+    from .runner import RunConfig
+    from .suite import load_suite, merge_params, parse_assignments, run_field_names
+
     values, params = {}, {}
     if suite:
         values, params = load_suite(suite, run_field_names(RunConfig) | set(shared))
     values.update({k: v for k, v in options.items() if v is not None})
     values.update({k: v for k, v in shared.items() if v is not None})
-    if models is not None:
-        values["models"] = [m.strip() for m in models.split(",") if m.strip()]
+    if models:
+        values["models"] = [m.strip() for group in models for m in group.split(",") if m.strip()]
     values.setdefault("models", [])
-    if "split" in values:
+    if values.get("split") is not None:
         values["split"] = tuple(values["split"])
     values["shared_params"] = {k: values.pop(k) for k in shared if k in values}
     values["params"] = merge_params(params, parse_assignments(assignments))
@@ -131,6 +179,8 @@ def build_run_config(suite, assignments, models, options, shared) -> RunConfig:
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
 def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
     """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
+    from .corpora import load_corpus
+    from .tokenize import Tokenizer
     from .zipf import format_fits, whole_text, write_zipf
 
     raw = load_corpus(corpus, fractions=None, encoding=encoding)
@@ -142,15 +192,20 @@ def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
     click.echo(f"wrote {out}/zipf.csv, zipf_ranks.csv, zipf.png")
 
 
+def _run_model_options(fn):
+    fn = click.option("--model", "-m", "model_name", required=True, help="A model label of that run.")(fn)
+    return click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+                        help="A directory written by `lmbench run`.")(fn)
+
+
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A directory written by `lmbench run`.")
-@click.option("--model", "-m", "model_name", required=True, help="A model label of that run.")
+@_run_model_options
 @click.option("--prefix", default="", help="Text to continue (the warm-up prefix).")
 @click.option("--length", type=click.IntRange(min=1), default=100, show_default=True, help="Tokens to generate.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
 @click.option("--top-k", type=click.IntRange(min=1), help="Sample among the K most probable tokens only.")
 @click.option("--greedy", is_flag=True, help="Always take the most probable token.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, seed):
     """Continue a prefix with a saved model of a run (n-gram or neural)."""
     from .generate import generate_text
@@ -160,8 +215,81 @@ def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, se
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="A directory written by `lmbench run`.")
-@click.option("--model", "-m", "model_name", required=True, help="A normalized n-gram model of that run, e.g. 5gram-kn.")
+@_run_model_options
+@click.argument("file", default="-", metavar="[FILE|-]")
+@click.option("--per-token", is_flag=True, help="Print every token with its log-probability.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of FILE.")
+def score(run_dir, model_name, file, per_token, encoding):
+    """Score new text with a saved model of a run, like KenLM's `query` (FILE, or - for stdin).
+
+    Prints one row per line (log10 and natural-log probability, tokens, OOV tokens), with
+    --per-token one row per token, and a summary with perplexity including and excluding OOV tokens.
+    The text is tokenized with the run's tokenizer; n-gram models restart at every line, neural
+    models read the text as one stream, as in `lmbench run`.
+    """
+    from .saved_run import RunResult
+    from .textio import decode, read_text_bytes
+    from .textscore import read_stdin_bytes
+
+    model = RunResult(run_dir).model(model_name)
+    data = read_stdin_bytes() if file == "-" else read_text_bytes(file)
+    scores = model.score_text(decode(data, encoding, "standard input" if file == "-" else file))
+    frame = scores.per_token() if per_token else scores.lines()
+    click.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.6f}"))
+    n_oov = int(scores.oov.sum())
+    click.echo(f"\n{model_name}: {len(scores.line_offsets) - 1} lines, {scores.n_tokens} tokens ({n_oov} OOV), "
+               f"ln prob {-scores.nll_nats:.4f}, perplexity {scores.perplexity:.4f} including OOV tokens "
+               f"(scored as <unk>), {scores.perplexity_without_oov:.4f} excluding them")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("--allow-different-data", is_flag=True,
+              help="Compare runs over different data in separate groups instead of refusing.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Bootstrap resamples (0: no intervals or comparisons).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--out", "-o", type=click.Path(file_okay=False),
+              help="Also write the merged perplexity.csv and compare.csv into this new directory.")
+def compare(run_dirs, allow_different_data, bootstrap, seed, out):
+    """One table of several runs; models of runs over identical data are compared with the bootstrap."""
+    from .analysis.runs import compare_runs
+    from .results import format_table
+
+    merged = compare_runs(list(run_dirs), allow_different_data=allow_different_data, n_resamples=bootstrap, seed=seed)
+    for group, part in merged.table.groupby("group", sort=True):
+        if merged.n_groups > 1:
+            click.echo(f"group {group} (identical data; compare across groups by bits/byte only, on the same text):")
+        click.echo(format_table(part.reset_index(drop=True)))
+        pairs = merged.compare[merged.compare["group"] == group]
+        if len(pairs):
+            click.echo("\n" + _format_pairs(pairs))
+        click.echo("")
+    if out:
+        _write_compare(Path(out), merged)
+
+
+def _format_pairs(pairs) -> str:
+    shown = pairs[["split", "model_a", "model_b", "ppl_ratio", "ratio_low", "ratio_high", "p_a_better"]]
+    return shown.to_string(index=False, float_format=lambda x: f"{x:.4f}")
+
+
+def _write_compare(out: Path, merged) -> None:
+    from .rundir import OutputDir
+    from .textio import atomic_write_text
+
+    folder = OutputDir(out)
+    path = folder.claim()
+    try:
+        atomic_write_text(path / "perplexity.csv", merged.table.to_csv(index=False))
+        atomic_write_text(path / "compare.csv", merged.compare.to_csv(index=False))
+    finally:
+        folder.finish(True)
+    click.echo(f"wrote {out}/perplexity.csv, compare.csv")
+
+
+@cli.command()
+@_run_model_options
 @click.argument("output", type=click.Path(dir_okay=False))
 def export(run_dir, model_name, output):
     """Write a saved n-gram model of a run as an ARPA file (readable by KenLM and SRILM).
@@ -171,21 +299,26 @@ def export(run_dir, model_name, output):
     gzip-compressed. Load it back, or any KenLM/SRILM ARPA file, with --models arpa:OUTPUT.
     """
     from .arpa import write_arpa
-    from .generate import SavedRun
+    from .saved_run import RunResult
 
-    model = SavedRun.open(run_dir).load(model_name)
+    model = RunResult(run_dir).model(model_name)
     write_arpa(model, output)
     click.echo(f"wrote {output}")
 
 
 @cli.command("corpora")
 def corpora_command():
-    """List the named corpora, where each is found, and their sizes."""
+    """List the named corpora, where each is found, and the token counts a run reports."""
+    import pandas as pd
+
+    from .corpora import describe_corpora, describe_nltk_corpora
+
     click.echo(pd.DataFrame(describe_corpora()).to_string(index=False))
     click.echo("")
     click.echo(pd.DataFrame(describe_nltk_corpora()).to_string(index=False))
     click.echo("\nNamed corpora are looked for in $LMBENCH_DATA/<name>/, ./corpora/<name>/, the user cache, "
-               "then downloaded (sha256-checked). Any text file or train/valid/test directory works as --corpus PATH.")
+               "then downloaded (sha256-checked); timemachine ships with lmbench. Any text file or "
+               "train/valid/test directory works as --corpus PATH.")
 
 
 cli.add_command(corpora_command, "list")
@@ -194,8 +327,14 @@ cli.add_command(corpora_command, "list")
 @cli.command()
 def models():
     """List the model registry."""
+    from .registry import format_models
+
     click.echo(format_models())
 
 
 def main():
-    cli.main()
+    try:
+        cli.main()
+    except KeyboardInterrupt:  # Ctrl-C before the group's own handler is in place
+        click.echo("lmbench: interrupted", err=True)
+        sys.exit(130)

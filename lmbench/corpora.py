@@ -3,15 +3,25 @@
 ``--corpus`` accepts:
 
 * a name (``timemachine``, ``ptb``, ``wikitext-2``), looked up in ``$LMBENCH_DATA/<name>/``,
-  ``./corpora/<name>/``, the user cache, else downloaded and checked against its sha256;
+  ``./corpora/<name>/`` and the user cache, in that order. ``timemachine`` (public domain) then
+  falls back to the copy shipped inside the package (``lmbench/corpus_data``), so it works with no
+  network and no setup and is never downloaded; ``ptb`` and ``wikitext-2`` are downloaded into the
+  cache. Every file is checked against its published sha256;
 * ``nltk:<corpus>`` or ``nltk:<corpus>/<fileid>``, read through NLTK (``NLTK_DATA``);
 * a text file, split by lines into contiguous train/valid/test parts (default 80/10/10);
-* a directory holding files whose names contain ``train``, ``valid`` (or ``val``) and ``test``.
+* a directory holding exactly one file per split, recognized by whole parts of its name (see
+  :data:`SPLIT_WORDS`: ``ptb.train.txt``, ``wiki.valid.tokens``, ``dev.txt``).
+
+A corpus that comes with its own splits (a directory, ``ptb``, ``wikitext-2``) is ``presplit``.
+Two splits that are the same file, or hold identical bytes, are refused: a model would be scored
+on its training data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
+import itertools
 import os
 import re
 import urllib.request
@@ -20,10 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LmbenchError, unknown_name_error
-from .textio import atomic_write_bytes, decode, read_text_bytes
+from .textio import atomic_write_bytes, decode, expand_path, read_text_bytes
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
+#: Whole name parts that mark a split's file in a directory corpus (names are cut into parts at
+#: ".", "_", "-" and whitespace, case-insensitively). A name marking two splits is refused.
+SPLIT_WORDS = {"train": ("train",), "valid": ("valid", "val", "validation", "dev"), "test": ("test",)}
+_NAME_PARTS = re.compile(r"[._\-\s]+")
+#: Package folder of the corpora shipped with lmbench (package data).
+EMBEDDED_FOLDER = "corpus_data"
 
 
 @dataclass(frozen=True)
@@ -38,14 +54,29 @@ class CorpusFile:
 
 @dataclass(frozen=True)
 class NamedCorpus:
-    """A corpus known by name, with the tokenization it is conventionally modelled with."""
+    """A corpus known by name, with the tokenization it is conventionally modelled with.
+
+    ``tokens`` are the (train, valid, test) token counts a run reports with the default tokenizer
+    and split, one end-of-line token per line included (as :func:`lmbench.data.build_dataset`
+    counts them). ``embedded``: a copy ships inside the package and the corpus is never downloaded.
+    """
 
     name: str
     description: str
     files: tuple[CorpusFile, ...]
     tokenizer: str
     normalize: str
-    train_tokens: int
+    tokens: tuple[int, int, int]
+    embedded: bool = False
+
+    @property
+    def presplit(self) -> bool:
+        """Whether the corpus comes as one file per split (else its lines are split by fractions)."""
+        return all(f.split is not None for f in self.files)
+
+    def split_tokens(self) -> dict[str, int]:
+        """{split: tokens} under the default tokenizer and split."""
+        return dict(zip(SPLITS, self.tokens))
 
 
 _D2L = "https://d2l-data.s3-accelerate.amazonaws.com/"
@@ -56,10 +87,10 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {
     c.name: c
     for c in (
         NamedCorpus(
-            "timemachine", "H. G. Wells, The Time Machine (d2l copy); split 80/10/10 by lines",
+            "timemachine", "H. G. Wells, The Time Machine (d2l copy, public domain); split 80/10/10 by lines",
             (CorpusFile("timemachine.txt", None,
                         "8424dbd9532ac81f7e5f0b6add90e6952baea29158309d7d1bf3884f4e12c516", _D2L + "timemachine.txt"),),
-            tokenizer="char", normalize="d2l", train_tokens=32_306,
+            tokenizer="char", normalize="d2l", tokens=(140_521, 17_187, 16_093), embedded=True,
         ),
         NamedCorpus(
             "ptb", "Penn Treebank, Mikolov's LM version (10k vocabulary, given splits)",
@@ -69,7 +100,7 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {
                         "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2", _PTB + "ptb.valid.txt"),
              CorpusFile("ptb.test.txt", "test",
                         "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0", _PTB + "ptb.test.txt")),
-            tokenizer="word", normalize="none", train_tokens=887_521,
+            tokenizer="word", normalize="none", tokens=(929_589, 73_760, 82_430),
         ),
         NamedCorpus(
             "wikitext-2", "WikiText-2 v1, tokenized (33k vocabulary, given splits)",
@@ -79,7 +110,7 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {
                         "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8", _WT2 + "valid.txt"),
              CorpusFile("test.txt", "test",
                         "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0", _WT2 + "test.txt")),
-            tokenizer="word", normalize="none", train_tokens=2_051_910,
+            tokenizer="word", normalize="none", tokens=(2_088_628, 217_646, 245_569),
         ),
     )
 }
@@ -87,13 +118,18 @@ NAMED_CORPORA: dict[str, NamedCorpus] = {
 
 @dataclass
 class RawCorpus:
-    """Untokenized lines of each split, where they came from, and the corpus's default tokenization."""
+    """Untokenized lines of each split, where they came from, and the corpus's default tokenization.
+
+    ``presplit``: the corpus came with its own train/valid/test files (a directory, ``ptb``,
+    ``wikitext-2``); False when its lines were split by fractions (so ``--split`` applies).
+    """
 
     name: str
     splits: dict[str, list[str]]
     source: dict = field(default_factory=dict)
     tokenizer: str = "word"
     normalize: str = "none"
+    presplit: bool = False
 
 
 def text_lines(text: str) -> list[str]:
@@ -152,9 +188,9 @@ def load_corpus(spec: str, fractions=DEFAULT_FRACTIONS, encoding: str = "utf-8")
     """Resolve a ``--corpus`` value (name, ``nltk:...``, file or directory) into split lines."""
     if spec.startswith("nltk:"):
         return _load_nltk(spec[len("nltk:"):], fractions)
-    path = Path(spec).expanduser()
     if spec in NAMED_CORPORA:
         return _load_named(NAMED_CORPORA[spec], fractions)
+    path = expand_path(spec)
     if path.is_dir():
         return _load_directory(path, encoding)
     if path.exists():
@@ -183,39 +219,76 @@ def _load_file(path: Path, fractions, encoding: str) -> RawCorpus:
 def _load_directory(path: Path, encoding: str) -> RawCorpus:
     files = find_split_files(path)
     read = {s: read_lines(f, encoding) for s, f in files.items()}
+    check_distinct_splits(str(path), {s: sha for s, (_, sha) in read.items()}, files)
     splits = {s: lines for s, (lines, _) in read.items()}
     source = {"kind": "directory", "path": str(path.resolve()),
               "files": {s: {"name": f.name, "sha256": read[s][1]} for s, f in files.items()}}
-    return RawCorpus(path.name, splits, source)
+    return RawCorpus(path.name, splits, source, presplit=True)
 
 
-_SPLIT_PATTERNS = {"train": re.compile("train"), "valid": re.compile("valid|val"), "test": re.compile("test")}
+def splits_named(filename: str) -> list[str]:
+    """The splits whose words (:data:`SPLIT_WORDS`) are whole parts of a file name.
+
+    ``ptb.train.txt`` -> ["train"]; ``train_test.txt`` -> ["train", "test"]; ``training.txt`` -> [].
+    """
+    parts = set(_NAME_PARTS.split(filename.lower()))
+    return [split for split, words in SPLIT_WORDS.items() if parts.intersection(words)]
 
 
 def find_split_files(path: Path) -> dict[str, Path]:
-    """Find one file per split in a directory by name (``ptb.train.txt``, ``val.txt``, ...)."""
+    """The one file of each split in a directory, by name (see :func:`splits_named`).
+
+    Hidden files and files naming no split (README, LICENSE) are ignored.
+
+    Raises:
+        LmbenchError: a file names two splits, or a split has no file or several.
+    """
     candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-    found = {}
-    for split, pattern in _SPLIT_PATTERNS.items():
-        matches = [p for p in candidates if pattern.search(p.name.lower())]
+    found: dict[str, list[Path]] = {split: [] for split in SPLITS}
+    for candidate in candidates:
+        named = splits_named(candidate.name)
+        if len(named) > 1:
+            raise LmbenchError(f"{candidate} names several splits ({' and '.join(named)}); rename it to name one "
+                               f"split, or move it out of {path}")
+        if named:
+            found[named[0]].append(candidate)
+    for split, matches in found.items():
         if len(matches) != 1:
             problem = "no file" if not matches else f"{len(matches)} files ({', '.join(m.name for m in matches)})"
-            raise LmbenchError(
-                f"directory {path} has {problem} for the {split} split; it needs exactly one file whose "
-                f"name contains {'valid or val' if split == 'valid' else split}"
-            )
-        found[split] = matches[0]
-    return found
+            words = " or ".join(SPLIT_WORDS[split])
+            raise LmbenchError(f"directory {path} has {problem} for the {split} split; it needs exactly one file "
+                               f"whose name has {words} as a whole part (e.g. {split}.txt, corpus.{split}.txt)")
+    return {split: matches[0] for split, matches in found.items()}
+
+
+def check_distinct_splits(where: str, sha256: dict[str, str], paths: dict[str, Path] | None = None) -> None:
+    """Refuse two splits that are the same file (a link) or hold identical bytes.
+
+    Args:
+        where: the corpus, for the message.
+        sha256: {split: sha256 of its file's bytes}.
+        paths: {split: file}, when the splits are separate files.
+    """
+    for a, b in itertools.combinations(sha256, 2):
+        if paths and os.path.samefile(paths[a], paths[b]):
+            raise LmbenchError(f"{where}: the {a} and {b} splits are the same file ({paths[a].name} and "
+                               f"{paths[b].name}, linked); give each split its own file")
+        if sha256[a] == sha256[b]:
+            raise LmbenchError(f"{where}: the {a} and {b} splits have identical content (sha256 {sha256[a][:12]}); "
+                               f"a model would be scored on the text it was fitted on; give each split its own text")
 
 
 # ---------------------------------------------------------------- named corpora
 
 
 def data_dirs(name: str) -> list[tuple[str, Path | None]]:
-    """Where a named corpus is looked for, in order, as (label, directory or None if unset)."""
+    """Where a named corpus is looked for, in order, as (label, directory or None if unset).
+
+    The package's own copy (:func:`embedded_dir`), for corpora that have one, comes after these.
+    """
     env = os.environ.get("LMBENCH_DATA")
     return [
-        ("$LMBENCH_DATA", Path(env).expanduser() / name if env else None),
+        ("$LMBENCH_DATA", expand_path(env) / name if env else None),
         ("./corpora", Path("corpora") / name),
         ("cache", cache_dir() / name),
     ]
@@ -224,44 +297,71 @@ def data_dirs(name: str) -> list[tuple[str, Path | None]]:
 def cache_dir() -> Path:
     """The user cache for downloaded corpora: $LMBENCH_CACHE, else $XDG_CACHE_HOME/lmbench, else ~/.cache/lmbench."""
     if os.environ.get("LMBENCH_CACHE"):
-        return Path(os.environ["LMBENCH_CACHE"]).expanduser() / "corpora"
+        return expand_path(os.environ["LMBENCH_CACHE"]) / "corpora"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lmbench" / "corpora"
 
 
+def embedded_dir() -> Path | None:
+    """The package folder holding the corpora shipped with lmbench, or None if it is not on disk.
+
+    Found with :mod:`importlib.resources`, so it works for editable and regular installs.
+    """
+    folder = importlib.resources.files("lmbench").joinpath(EMBEDDED_FOLDER)
+    return folder if isinstance(folder, Path) and folder.is_dir() else None
+
+
 def locate_named(corpus: NamedCorpus) -> tuple[str, Path] | None:
-    """The first place holding every file of a named corpus, or None."""
-    for label, folder in data_dirs(corpus.name):
+    """The first place holding every file of a named corpus, as (label, folder), or None.
+
+    Looks in :func:`data_dirs`, then (``embedded`` corpora) in the package's own copy.
+    """
+    places = data_dirs(corpus.name)
+    if corpus.embedded:
+        places.append(("embedded", embedded_dir()))
+    for label, folder in places:
         if folder is not None and all((folder / f.filename).is_file() for f in corpus.files):
             return label, folder
     return None
 
 
 def _load_named(corpus: NamedCorpus, fractions) -> RawCorpus:
-    located = locate_named(corpus)
-    if located is None:
-        located = ("downloaded", download_named(corpus))
-    label, folder = located
+    label, folder = locate_named(corpus) or ("downloaded", download_named(corpus))
     read = {f.filename: read_lines(folder / f.filename) for f in corpus.files}
-    verified = {f.filename: _check_sha256(folder / f.filename, read[f.filename][1], f.sha256) for f in corpus.files}
+    verified = {f.filename: _check_sha256(folder / f.filename, read[f.filename][1], f.sha256, label)
+                for f in corpus.files}
     texts = {f.split: read[f.filename][0] for f in corpus.files}
-    splits = split_lines(texts[None], fractions, corpus.name) if None in texts else texts
+    if corpus.presplit:
+        check_distinct_splits(corpus.name, {f.split: read[f.filename][1] for f in corpus.files})
+    splits = texts if corpus.presplit else split_lines(texts[None], fractions, corpus.name)
     source = {"kind": "named", "name": corpus.name, "found_in": label, "path": str(folder.resolve()),
               "sha256_verified": verified}
-    if None in texts:
+    if not corpus.presplit:
         source["split"] = format_fractions(fractions)
-    return RawCorpus(corpus.name, splits, source, corpus.tokenizer, corpus.normalize)
+    return RawCorpus(corpus.name, splits, source, corpus.tokenizer, corpus.normalize, corpus.presplit)
 
 
-def _check_sha256(path: Path, actual: str, expected: str) -> bool:
+def _check_sha256(path: Path, actual: str, expected: str, label: str) -> bool:
+    """Compare a file's sha256 with the published one: warn for a user's copy, refuse a damaged shipped copy."""
+    if actual != expected and label == "embedded":
+        raise LmbenchError(f"the copy of {path.name} shipped with lmbench ({path}) is damaged (sha256 {actual[:12]}, "
+                           f"expected {expected[:12]}); reinstall lmbench")
     if actual != expected:
         warnings.warn(f"{path} differs from the published {path.name} (sha256 {actual[:12]}, expected "
                       f"{expected[:12]}); results will not be comparable with other runs on this corpus")
     return actual == expected
 
 
+def _looked_in(corpus: NamedCorpus) -> str:
+    return ", ".join(f"{label} ({folder})" if folder else f"{label} (unset)" for label, folder in data_dirs(corpus.name))
+
+
 def download_named(corpus: NamedCorpus) -> Path:
-    """Download a named corpus into the cache, verifying every file's sha256."""
+    """Download a named corpus into the cache, verifying every file's sha256 (never an ``embedded`` one)."""
+    if corpus.embedded:
+        raise LmbenchError(f"corpus {corpus.name!r} not found (looked in {_looked_in(corpus)}) and the copy shipped "
+                           f"with lmbench is missing; reinstall lmbench or set LMBENCH_DATA to a folder holding "
+                           f"{corpus.name}/")
     target = cache_dir() / corpus.name
     for f in corpus.files:
         if not (target / f.filename).is_file():
@@ -270,14 +370,14 @@ def download_named(corpus: NamedCorpus) -> Path:
 
 
 def _download(f: CorpusFile, target: Path, corpus: NamedCorpus) -> None:
-    looked = ", ".join(f"{label} ({folder})" if folder else f"{label} (unset)" for label, folder in data_dirs(corpus.name))
     try:
         with urllib.request.urlopen(f.url, timeout=30) as response:
             data = response.read()
     except (OSError, ValueError) as exc:
         raise LmbenchError(
-            f"corpus {corpus.name!r} not found locally (looked in {looked}) and the download of {f.url} failed "
-            f"({getattr(exc, 'reason', exc)}); set LMBENCH_DATA to a folder holding {corpus.name}/ or pass --corpus PATH"
+            f"corpus {corpus.name!r} not found locally (looked in {_looked_in(corpus)}) and the download of {f.url} "
+            f"failed ({getattr(exc, 'reason', exc)}); set LMBENCH_DATA to a folder holding {corpus.name}/ or pass "
+            f"--corpus PATH"
         ) from None
     actual = hashlib.sha256(data).hexdigest()
     if actual != f.sha256:
@@ -341,7 +441,11 @@ def _nltk_lines(reader, fileids) -> list[str]:
 
 
 def describe_corpora() -> list[dict]:
-    """One row per named corpus for ``lmbench corpora``: where it is and how big."""
+    """One row per named corpus for ``lmbench corpora``: where it is, how big, and the token counts a run reports.
+
+    The token counts are per split under the default tokenizer and split, one end-of-line token
+    per line included (``NamedCorpus.tokens``).
+    """
     rows = []
     for corpus in NAMED_CORPORA.values():
         located = locate_named(corpus)
@@ -350,7 +454,7 @@ def describe_corpora() -> list[dict]:
             "name": corpus.name,
             "available": f"yes ({located[0]}: {located[1]})" if located else "no (downloads on first use)",
             "size_mb": round(size / 1e6, 1) if size else None,
-            "train_tokens": corpus.train_tokens,
+            **{f"{split}_tokens": n for split, n in corpus.split_tokens().items()},
             "tokenizer": f"{corpus.tokenizer}, normalize={corpus.normalize}",
             "description": corpus.description,
         })

@@ -5,6 +5,10 @@ token, so line boundaries are recoverable from the array itself::
 
     text:   "the cat\\nsat\\n"
     ids:    [ the, cat, </s>, sat, </s> ]     (as integers; </s> is vocab.eos_id)
+
+The end of line is structural: :func:`encode_lines` inserts ``vocab.eos_id`` after each line's
+tokens. A word spelled ``</s>`` or ``<s>`` in the text is an ordinary word (its own id, or
+``<unk>``); a word spelled ``<unk>`` is the unknown token.
 """
 
 from __future__ import annotations
@@ -21,12 +25,25 @@ from .vocab import Vocabulary, factorize
 
 @dataclass(frozen=True)
 class SplitStats:
-    """What a run records about each split so that two runs can be shown to use identical data."""
+    """What a run records about each split so that two runs can be shown to use identical data.
+
+    Attributes:
+        n_tokens: ids in the split, one end of line per line included (the tokens models predict).
+        n_lines: lines of text (= end-of-line ids).
+        n_oov: tokens mapped to ``<unk>`` because the vocabulary lacks them (a literal ``<unk>``
+            in the text is not counted).
+        n_unk: ids equal to ``<unk>`` (n_oov plus the text's own ``<unk>`` words).
+        n_bytes: UTF-8 bytes of the text as the tokenizer saw it: each line after normalization
+            (:meth:`Tokenizer.normalize_line`) plus one byte per line end, so total NLL in bits /
+            n_bytes is bits per byte, comparable across tokenizations of the same normalized text.
+        sha256: :func:`fingerprint` of the ids.
+    """
 
     n_tokens: int
     n_lines: int
     n_oov: int
     n_unk: int
+    n_bytes: int
     sha256: str
 
 
@@ -52,13 +69,85 @@ class Dataset:
         }
 
 
+@dataclass(frozen=True)
+class _Tokenized:
+    """Lines after tokenization: their regular tokens hashed (codes into uniques), tokens per line, bytes."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
+    lengths: np.ndarray
+    n_bytes: int
+
+
 def fingerprint(ids: np.ndarray) -> str:
     """sha256 of the id array as little-endian int32."""
     return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i4").tobytes()).hexdigest()
 
 
+def utf8_bytes(normalized: list[str]) -> int:
+    """UTF-8 bytes of lines plus one per line end (one encode in C, no per-character loop)."""
+    return len("\n".join(normalized).encode("utf-8", "surrogatepass")) + 1 if normalized else 0
+
+
+def _tokenize(lines: list[str], tokenizer: Tokenizer) -> _Tokenized:
+    """Normalize each line once; split, hash and measure the normalized lines."""
+    normalized = [tokenizer.normalize_line(line) for line in lines]
+    tokens, lengths = tokenizer.split_normalized(normalized)
+    codes, uniques = factorize(tokens)
+    return _Tokenized(codes, uniques, lengths, utf8_bytes(normalized))
+
+
+def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:
+    """Insert ``eos_id`` after each line's tokens.
+
+    Args:
+        token_ids: the tokens of all lines (sum(lengths),).
+        lengths: tokens per line (n_lines,).
+        eos_id: the end-of-line id.
+
+    Returns:
+        int32 ids (sum(lengths) + n_lines,).
+    """
+    ends = np.cumsum(np.asarray(lengths, dtype=np.int64) + 1) - 1      # position of each line end
+    out = np.empty(int(ends[-1]) + 1 if ends.size else 0, dtype=np.int32)
+    is_token = np.ones(out.size, dtype=bool)
+    is_token[ends] = False
+    out[is_token] = token_ids
+    out[ends] = eos_id
+    return out
+
+
+def _encode(tokenized: _Tokenized, vocab: Vocabulary) -> tuple[np.ndarray, int]:
+    token_ids, n_oov = vocab.encode_factorized(tokenized.codes, tokenized.uniques)
+    return with_line_ends(token_ids, tokenized.lengths, vocab.eos_id), n_oov
+
+
+def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocabulary) -> tuple[np.ndarray, int]:
+    """Tokenize and encode lines of text, one end-of-line id after each line.
+
+    A word spelled like a special token is an ordinary word, except ``<unk>`` (the unknown token);
+    only the pipeline puts ``vocab.eos_id`` in the output. Tokens are hashed in C and looked up
+    once per distinct token.
+
+    Args:
+        lines: lines of text, without their newlines.
+        tokenizer: the tokenizer the vocabulary was built with.
+        vocab: the vocabulary.
+
+    Returns:
+        (int32 ids (tokens + len(lines),), number of out-of-vocabulary tokens mapped to ``<unk>``).
+    """
+    return _encode(_tokenize(lines, tokenizer), vocab)
+
+
+def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocabulary) -> SplitStats:
+    """The :class:`SplitStats` of one encoded split."""
+    return SplitStats(n_tokens=int(ids.size), n_lines=int(tokenized.lengths.size), n_oov=n_oov,
+                      n_unk=int((ids == vocab.unk_id).sum()), n_bytes=tokenized.n_bytes, sha256=fingerprint(ids))
+
+
 def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None) -> Dataset:
-    """Tokenize every split, build the vocabulary from train only, and encode.
+    """Tokenize every split, build the vocabulary from train only, and encode (as :func:`encode_lines`).
 
     Args:
         raw: the corpus lines per split.
@@ -69,17 +158,12 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
     Returns:
         The Dataset every model of a run shares.
     """
-    factorized = {name: factorize(tokenizer.tokenize(raw.splits[name])) for name in SPLITS}
-    vocab = Vocabulary.from_factorized(*factorized["train"], tokenizer.eos, min_freq, max_vocab)
+    tokenized = {name: _tokenize(raw.splits[name], tokenizer) for name in SPLITS}
+    train = tokenized["train"]
+    vocab = Vocabulary.from_factorized(train.codes, train.uniques, tokenizer.eos, min_freq, max_vocab)
     splits, stats = {}, {}
     for name in SPLITS:
-        ids, n_oov = vocab.encode_factorized(*factorized[name])
+        ids, n_oov = _encode(tokenized[name], vocab)
         splits[name] = ids
-        stats[name] = SplitStats(
-            n_tokens=int(ids.size),
-            n_lines=len(raw.splits[name]),
-            n_oov=n_oov,
-            n_unk=int((ids == vocab.unk_id).sum()),
-            sha256=fingerprint(ids),
-        )
+        stats[name] = split_stats(ids, tokenized[name], n_oov, vocab)
     return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source)

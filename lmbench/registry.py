@@ -13,24 +13,27 @@ An ARPA file made elsewhere (KenLM, SRILM, ``lmbench`` itself) is the model ``ar
 
 Parameters of any model can be overridden: ``--set trigram-addk.k=0.01`` on the command line, or a
 ``[models.<name>]`` table in a suite file (see :mod:`lmbench.suite`).
+
+Importing this module imports no torch: neural classes (:data:`lmbench.models.presets.NEURAL_PRESETS`
+names them as "module:qualname" strings) are imported when a model of theirs is looked up or loaded.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+import zipfile
 from dataclasses import dataclass, field
-
-import torch
+from pathlib import Path
 
 from .errors import LmbenchError, unknown_name_error
-from .models.base import FORMAT, LanguageModel
-from .arpa import ArpaModel
+from .models.base import FORMAT, HEADER_MEMBER, TORCH_FORMAT, LanguageModel, payload_from_zip
 from .models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from .models.jelinek_mercer import JelinekMercer
 from .models.katz import Katz
 from .models.ngram import MLE, AddK
+from .models.presets import NEURAL_PRESETS, resolve_class
 from .models.stupid_backoff import StupidBackoff
-from .models.neural import NEURAL_MODELS
 
 ORDER_WORDS = {1: "unigram", 2: "bigram", 3: "trigram"}
 ORDER_OF_WORD = {word: order for order, word in ORDER_WORDS.items()}
@@ -39,11 +42,24 @@ LISTED_ORDERS = range(1, 7)
 
 @dataclass(frozen=True)
 class Family:
-    """A registry entry: a model class, its default parameters, and a line of description."""
+    """A registry entry: a model class, its default parameters, and a line of description.
 
-    cls: type
+    ``target`` is the class itself or a "module:qualname" string, imported on first use of :attr:`cls`
+    (so that listing names never imports torch).
+    """
+
+    target: type | str
     params: dict = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def cls(self) -> type:
+        return self.target if isinstance(self.target, type) else resolve_class(self.target)
+
+    @property
+    def module(self) -> str:
+        """The module that defines the class (without importing it)."""
+        return self.target.__module__ if isinstance(self.target, type) else self.target.partition(":")[0]
 
 
 #: n-gram smoothing suffixes ("" = no suffix); each is combined with any order.
@@ -63,10 +79,11 @@ NGRAM_SMOOTHING: dict[str, Family] = {
 
 #: prefix of model names that load an ARPA file: ``arpa:path/to/model.arpa``.
 ARPA_PREFIX = "arpa:"
+ARPA_MODEL = Family("lmbench.arpa:ArpaModel", {}, "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)")
 
 #: models with a fixed name (neural models join this table).
 NAMED_MODELS: dict[str, Family] = {}
-NAMED_MODELS.update({name: Family(*entry) for name, entry in NEURAL_MODELS.items()})
+NAMED_MODELS.update({name: Family(*entry) for name, entry in NEURAL_PRESETS.items()})
 
 _NGRAM_NAME = re.compile(r"^(?P<order>unigram|bigram|trigram|(?P<n>\d+)gram)(?:-(?P<smoothing>[a-z0-9]+))?$")
 
@@ -102,7 +119,7 @@ def lookup(name: str) -> tuple[type, dict]:
         path = name[len(ARPA_PREFIX):]
         if not path:
             raise LmbenchError("arpa: needs a file, e.g. arpa:models/ptb5.arpa")
-        return ArpaModel, {"path": path}
+        return ARPA_MODEL.cls, {"path": path}
     match = _NGRAM_NAME.match(name)
     if match and (match["smoothing"] or "") in NGRAM_SMOOTHING:
         order = int(match["n"]) if match["n"] else ORDER_OF_WORD[match["order"]]
@@ -139,12 +156,11 @@ def accepted_params(cls: type) -> set[str]:
 
 
 def describe_models() -> list[dict]:
-    """Rows for ``lmbench models``: name, class, description."""
+    """Rows for ``lmbench models``: name, class, description (imports every class, neural ones too)."""
     rows = [{"name": f"<order>{'-' + s if s else ''}", "cls": f.cls, "description": f.description}
             for s, f in NGRAM_SMOOTHING.items()]
     rows += [{"name": n, "cls": f.cls, "description": f.description} for n, f in NAMED_MODELS.items()]
-    rows.append({"name": ARPA_PREFIX + "PATH", "cls": ArpaModel,
-                 "description": "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)"})
+    rows.append({"name": ARPA_PREFIX + "PATH", "cls": ARPA_MODEL.cls, "description": ARPA_MODEL.description})
     return rows
 
 
@@ -166,7 +182,7 @@ def format_models(width: int = 100) -> str:
 
 
 def model_classes() -> dict[str, type]:
-    """Every LanguageModel class defined in lmbench, by qualified name (for loading saved models)."""
+    """Every LanguageModel class imported so far and defined in lmbench, by qualified name."""
     found, todo = {}, [LanguageModel]
     while todo:
         cls = todo.pop()
@@ -177,17 +193,136 @@ def model_classes() -> dict[str, type]:
     return found
 
 
-def load_model(path) -> LanguageModel:
-    """Load a model saved with :meth:`LanguageModel.save` (tensors and plain values only)."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise LmbenchError(f"model file not found: {path}") from None
-    except Exception as exc:  # corrupt or foreign file
-        raise LmbenchError(f"cannot read model file {path}: {exc}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise LmbenchError(f"{path} is not an lmbench model file (expected format {FORMAT})")
+def model_modules() -> set[str]:
+    """The modules that define registry classes: the only ones a checkpoint may make lmbench import."""
+    families = [*NGRAM_SMOOTHING.values(), *NAMED_MODELS.values(), ARPA_MODEL]
+    return {family.module for family in families}
+
+
+def checkpoint_class(name, path) -> type:
+    """The model class a checkpoint names, importing its module (torch for neural ones) only now."""
     classes = model_classes()
-    if payload["class"] not in classes:
-        raise LmbenchError(f"{path} holds an unknown model class {payload['class']}; is lmbench up to date?")
-    return classes[payload["class"]].from_payload(payload)
+    module = str(name).rpartition(".")[0]
+    if name not in classes and module in model_modules():
+        importlib.import_module(module)
+        classes = model_classes()
+    if name not in classes:
+        raise LmbenchError(f"{path} holds an unknown model class {name!r}; it was saved by another version of "
+                           f"lmbench or by code not installed here")
+    return classes[name]
+
+
+#: the fix for a damaged checkpoint, ending its one-line error.
+REMAKE = "make it again (re-run the `lmbench run` that wrote it, or LanguageModel.save)"
+
+
+def load_model(path) -> LanguageModel:
+    """Load a model saved with :meth:`LanguageModel.save`.
+
+    A :data:`~lmbench.models.base.FORMAT` checkpoint (n-gram models) is read without torch; a
+    :data:`~lmbench.models.base.TORCH_FORMAT` one (neural models, and every checkpoint of older
+    lmbench versions) with ``torch.load(weights_only=True)``. The format is told by the file's content,
+    never its name. Anything else (empty, truncated, a text file, someone else's zip or PyTorch file)
+    is a one-line LmbenchError saying what the file is.
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    cls = checkpoint_class(payload["class"], path)
+    try:
+        return cls.from_payload(payload)
+    except LmbenchError as exc:
+        raise LmbenchError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
+        raise LmbenchError(f"{path} is a damaged lmbench checkpoint ({type(exc).__name__}: {_first_line(exc)}); "
+                           f"{REMAKE}") from None
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The payload of a checkpoint file (format, class, params, vocab, state, numpy_keys), checked."""
+    head = _read_head(path)
+    if not zipfile.is_zipfile(path):
+        if head.startswith(b"PK\x03\x04"):
+            raise LmbenchError(f"{path} is truncated (a zip archive without its end): the write or copy that made it "
+                               f"was cut short; {REMAKE}")
+        what = "a text file" if _looks_like_text(head) else "not a zip archive"
+        raise LmbenchError(f"{path} is not an lmbench checkpoint ({what}); checkpoints are the models/*.pt files "
+                           f"that `lmbench run` writes")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if HEADER_MEMBER in names:
+                payload = payload_from_zip(archive)
+            elif any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
+                payload = None
+            else:
+                raise LmbenchError(f"{path} is a zip archive but not an lmbench checkpoint (no {HEADER_MEMBER}, "
+                                   f"no PyTorch data.pkl)")
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError) as exc:
+        raise LmbenchError(f"{path} is a damaged lmbench checkpoint ({_first_line(exc)}); {REMAKE}") from None
+    if payload is None:
+        payload = _torch_payload(path)
+    _check_payload(payload, path)
+    return payload
+
+
+def _read_head(path: Path) -> bytes:
+    """The first bytes of a file, after one-line errors for a missing, unreadable or empty one."""
+    if not path.exists():
+        raise LmbenchError(f"model file not found: {path}")
+    if path.is_dir():
+        raise LmbenchError(f"{path} is a directory, not a model file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError as exc:
+        raise LmbenchError(f"cannot read model file {path}: {exc.strerror}") from None
+    if not head:
+        raise LmbenchError(f"{path} is empty (0 bytes), not an lmbench checkpoint; {REMAKE}")
+    return head
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the sample is still text
+        return exc.start >= len(head) - 3 and b"\x00" not in head
+    return b"\x00" not in head
+
+
+def _torch_payload(path: Path):
+    """torch.load a PyTorch zip file with weights_only=True (tensors and plain values only)."""
+    import pickle
+
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise LmbenchError(f"{path} is a PyTorch checkpoint (a neural model, or a model saved by lmbench before "
+                           f"{FORMAT}); reading it needs torch, which is not installed") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise LmbenchError(f"{path} is a PyTorch file but not an lmbench checkpoint (it pickles Python objects; "
+                           f"lmbench checkpoints hold only tensors and plain values)") from None
+    except Exception as exc:  # torch raises RuntimeError and others for damaged archives
+        raise LmbenchError(f"{path} is a damaged PyTorch file ({_first_line(exc)}); {REMAKE}") from None
+
+
+_PAYLOAD_TYPES = {"class": str, "params": dict, "vocab": list, "state": dict, "numpy_keys": list}
+
+
+def _check_payload(payload, path: Path) -> None:
+    """One-line errors for a payload that is not an lmbench checkpoint of a format this version reads."""
+    if not isinstance(payload, dict) or "format" not in payload:
+        raise LmbenchError(f"{path} is a PyTorch file but not an lmbench checkpoint (no lmbench format marker)")
+    if payload["format"] not in (FORMAT, TORCH_FORMAT):
+        raise LmbenchError(f"{path} is an lmbench checkpoint of format {payload['format']!r}, which this version "
+                           f"does not read ({FORMAT} or {TORCH_FORMAT}); use the lmbench version that wrote it")
+    for key, kind in _PAYLOAD_TYPES.items():
+        if not isinstance(payload.get(key), kind):
+            raise LmbenchError(f"{path} is a damaged lmbench checkpoint ({key!r} missing or not a {kind.__name__}); "
+                               f"{REMAKE}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,19 +1,21 @@
 """The benchmark runner: one dataset, many models, identical targets, one results table.
 
 Every model of a run is fitted on the same training ids and scored on exactly the same valid and
-test ids, built once from one vocabulary. Rows are written as each model finishes.
+test ids, built once from one vocabulary. Rows are written as each model finishes, with each
+model's per-token scores; when all models are done, the analysis (bootstrap intervals, pairwise
+comparisons, frequency buckets, seeds, report) is computed from those scores.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
+import os
 import platform
 import re
 import sys
 import time
 import traceback
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,16 +25,19 @@ import pandas as pd
 from . import __version__
 from .corpora import DEFAULT_FRACTIONS, load_corpus
 from .data import Dataset, build_dataset
-from .errors import LmbenchError
-from .models.base import LanguageModel
-from .plots import curves_plot, perplexity_plot
+from .errors import LmbenchError, unknown_name_error
+from .models.base import LanguageModel, eval_result
 from .registry import ModelSpec, accepted_params, resolve
 from .results import ResultsTable, format_table
+from .rundir import OutputDir
+from .saved_run import RunResult
 from .seeding import seed_everything
-from .textio import atomic_write_json, atomic_write_text, check_writable_dir
-from .tokenize import Tokenizer
+from .textio import atomic_write_json, atomic_write_text
 
 EVAL_SPLITS = ("valid", "test")
+MAX_SEED = 2**32 - 1
+#: file stems longer than this are cut and made unique with a hash (file systems allow 255 bytes).
+MAX_STEM = 80
 
 
 @dataclass
@@ -46,13 +51,19 @@ class RunConfig:
         normalize: "none", "lower" or "d2l"; None: the corpus default.
         min_freq: minimum training count for the vocabulary.
         max_vocab: vocabulary cap (``<unk>`` and end of line included).
-        split: train/valid/test fractions for corpora that are one text.
+        split: train/valid/test fractions for corpora that are one text; None: 0.8/0.1/0.1. Refused
+            for corpora that come split.
         encoding: text encoding of files.
         out: output directory; None: ``results/<corpus>-<timestamp>``.
+        overwrite: replace an earlier run in ``out`` once this one completes.
         seed: the seed set before fitting each model.
+        seeds: fit every stochastic (neural) model once per seed; rows are labelled ``MODEL@seedS``
+            and seeds.csv gives mean and standard deviation. None: ``[seed]``.
         params: per-label parameter overrides ({label: {param: value}}).
         shared_params: values given to every model that accepts the parameter (e.g. epochs).
         save_models: save each fitted model under ``out/models/``.
+        save_scores: save per-token log-probabilities under ``out/scores/``.
+        bootstrap: resamples of the paired bootstrap over lines (0: no intervals or comparisons).
     """
 
     models: list[str]
@@ -61,28 +72,58 @@ class RunConfig:
     normalize: str | None = None
     min_freq: int = 1
     max_vocab: int | None = None
-    split: tuple = DEFAULT_FRACTIONS
+    split: tuple | None = None
     encoding: str = "utf-8"
     out: str | None = None
+    overwrite: bool = False
     seed: int = 0
+    seeds: list[int] | None = None
     params: dict = field(default_factory=dict)
     shared_params: dict = field(default_factory=dict)
     save_models: bool = True
+    save_scores: bool = True
+    bootstrap: int = 1000
 
 
-@dataclass
-class RunResult:
-    out_dir: Path
-    table: object
-    failures: dict
+@dataclass(frozen=True)
+class Job:
+    """One fit of a run: the label in the table, the model it instantiates, and its seed."""
+
+    label: str
+    base_label: str
+    spec: ModelSpec
+    seed: int
 
 
-def model_specs(config: RunConfig) -> list[ModelSpec]:
-    """Resolve labels and overrides, and check every model's parameters, before any data is read."""
+# ---------------------------------------------------------------- checking a configuration
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise a one-line error for option values no run can use (before any data is read)."""
     if not config.models:
         raise LmbenchError("no models given; e.g. --models bigram,trigram-add1")
     if len(set(config.models)) != len(config.models):
         raise LmbenchError(f"a model is listed twice in {','.join(config.models)}; list each once")
+    for seed in [config.seed] + list(config.seeds or []):
+        check_seed(seed)
+    if config.seeds is not None and (not config.seeds or len(set(config.seeds)) != len(config.seeds)):
+        raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
+    if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
+        raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
+    for label in config.params:
+        if label not in config.models:
+            raise unknown_name_error("model label in --set or [models.*]", label, config.models,
+                                     hint="parameters must name a model of --models")
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise LmbenchError(f"seeds must be whole numbers in 0..{MAX_SEED}, got {seed!r}")
+
+
+def model_specs(config: RunConfig) -> list[ModelSpec]:
+    """Resolve labels and overrides, and check every model's parameters, before any data is read."""
+    check_config(config)
     specs = []
     for label in config.models:
         spec = resolve(label, config.params.get(label))
@@ -97,9 +138,26 @@ def model_specs(config: RunConfig) -> list[ModelSpec]:
     return specs
 
 
+def expand_seeds(specs: list[ModelSpec], config: RunConfig) -> list[Job]:
+    """One job per model, or one per seed for stochastic models when several seeds are asked for."""
+    seeds = list(config.seeds) if config.seeds else [config.seed]
+    jobs = []
+    for spec in specs:
+        if len(seeds) > 1 and spec.cls.stochastic:
+            jobs += [Job(f"{spec.label}@seed{s}", spec.label, spec, s) for s in seeds]
+        else:
+            jobs.append(Job(spec.label, spec.label, spec, seeds[0]))
+    return jobs
+
+
 def load_dataset(config: RunConfig) -> Dataset:
     """Read, tokenize and encode the corpus once for all models."""
-    raw = load_corpus(config.corpus, config.split, config.encoding)
+    from .tokenize import Tokenizer
+
+    raw = load_corpus(config.corpus, config.split or DEFAULT_FRACTIONS, config.encoding)
+    if config.split is not None and getattr(raw, "presplit", False):
+        raise LmbenchError(f"--split applies to a corpus that is one text, but {config.corpus} comes with its own "
+                           f"train/valid/test files; drop --split")
     tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize)
     return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab)
 
@@ -128,14 +186,46 @@ def default_out_dir(dataset_name: str) -> Path:
 
 
 def versions() -> dict:
-    import nltk
-    import pandas
-    import scipy
-    import torch
+    """Versions of Python and the libraries, read from package metadata (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"lmbench": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "numpy": np.__version__, "torch": torch.__version__, "nltk": nltk.__version__,
-            "pandas": pandas.__version__, "scipy": scipy.__version__}
+    found = {"lmbench": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for package in ("numpy", "torch", "nltk", "pandas", "scipy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def machine() -> dict:
+    """The CPU this run used (neural models add their device in their own ``environment``)."""
+    name = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": name, "cpu_count": os.cpu_count(), "hostname": platform.node()}
+
+
+def file_stems(labels: list[str]) -> dict[str, str]:
+    """A distinct, safe file name stem for every label (``g/1`` and ``g_1`` must not share files)."""
+    import hashlib
+
+    stems, taken = {}, set()
+    for label in labels:
+        stem = re.sub(r"[^\w.+@-]", "_", label).lstrip(".") or "model"
+        if len(stem) > MAX_STEM or stem.lower() in taken:
+            stem = f"{stem[:MAX_STEM - 9]}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+        stems[label] = stem
+        taken.add(stem.lower())
+    return stems
+
+
+# ---------------------------------------------------------------- the run
 
 
 class Run:
@@ -146,117 +236,202 @@ class Run:
         self.config = config
         self.echo = echo
         self.specs = model_specs(config)
+        self.jobs = expand_seeds(self.specs, config)
         self.dataset = load_dataset(config)
         check_split_sizes(self.dataset, self.specs)
-        self.out = check_writable_dir(config.out or default_out_dir(self.dataset.name))
-        if (self.out / "perplexity.csv").exists():
-            warnings.warn(f"{self.out} holds an earlier run; its results files are replaced by this run's")
+        self.output = OutputDir(config.out or default_out_dir(self.dataset.name), config.overwrite)
+        self.out = self.output.claim()
+        self.stems = file_stems([job.label for job in self.jobs])
         self.table = ResultsTable(self.out / "perplexity.csv")
-        self.models_info = {s.label: {"class": s.cls.__name__, "params": s.params, "status": "pending"}
-                            for s in self.specs}
+        self.models_info = {job.label: {"class": job.spec.cls.__name__, "model": job.base_label, "seed": job.seed,
+                                        "params": _resolved_params(job.spec), "status": "pending"}
+                            for job in self.jobs}
+        self.scores: dict = {}
         self.curves: dict = {}
         self.versions = versions()
         self.status = "running"
 
     def execute(self) -> RunResult:
-        """Fit and score every model; a failing model is reported and the others go on."""
-        self._write_config()
-        self._describe_data()
+        """Fit and score every model (a failing model is reported, the others go on), then analyse."""
         try:
-            for spec in self.specs:
-                self._run_one(spec)
+            self._write_config()
+            self._describe_data()
+            self._save_targets()
+            for job in self.jobs:
+                self._run_one(job)
             self.status = "failed" if self.failures() else "complete"
         except KeyboardInterrupt:
             self.status = "interrupted"
             raise
+        except OSError as exc:
+            self.status = "failed"
+            raise LmbenchError(f"cannot write results in {self.out} ({exc.strerror or exc}); "
+                               f"free some space or choose another --out; finished rows are kept") from None
         finally:
-            self._write_config()
-            self._write_plots()
-        return RunResult(self.out, self.table.frame(), self.failures())
+            self._finalize()
+        return RunResult(self.out)
 
-    def _write_plots(self) -> None:
-        if self.table.rows:
-            perplexity_plot(self.table.frame(), self.out / "perplexity.png", f"{self.dataset.name}: held-out perplexity")
-        if self.curves:
-            curves_plot(self.curves, self.out / "curves.png", f"{self.dataset.name}: learning curves")
+    def _finalize(self) -> None:
+        """Analysis, figures and the final config.json, as far as the disk allows; then release the directory."""
+        try:
+            if self.table.rows:
+                self._analyse()
+            self._write_config()
+        except OSError as exc:
+            self.echo(f"lmbench: warning: could not finish writing {self.out} ({exc.strerror or exc})")
+        finally:
+            self.out = self.output.finish(self.status == "complete")
 
     def failures(self) -> dict:
         return {label: info["error"] for label, info in self.models_info.items() if info["status"] == "failed"}
 
-    def _run_one(self, spec: ModelSpec) -> None:
-        info = self.models_info[spec.label]
-        self.echo(f"[{spec.label}] fitting ...")
+    def _run_one(self, job: Job) -> None:
+        info = self.models_info[job.label]
+        self.echo(f"[{job.label}] fitting ...")
         try:
-            rows, model = self._fit_and_score(spec)
+            rows, model, logprobs = self._fit_and_score(job)
         except Exception as exc:  # one model's failure must not lose the others
             message = str(exc) if isinstance(exc, LmbenchError) else f"{type(exc).__name__}: {exc}"
             info.update(status="failed", error=message,
                         traceback=None if isinstance(exc, LmbenchError) else traceback.format_exc())
-            self.echo(f"[{spec.label}] FAILED: {message}")
+            self.echo(f"[{job.label}] FAILED: {message}")
             self._write_config()
             return
         self.table.add(rows)
-        self._write_curve(spec.label, model)
-        info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params)
-        if self.config.save_models:
-            (self.out / "models").mkdir(exist_ok=True)
-            info["checkpoint"] = self._checkpoint_name(spec.label)
-            model.save(self.out / info["checkpoint"])
+        info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params,
+                    environment=model.environment(), valid_use=model.valid_use())
+        self._save_outputs(job.label, model, logprobs)
         self._write_config()
         summary = ", ".join(f"{r['split']} ppl {_ppl_text(r)}" for r in rows)
-        self.echo(f"[{spec.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
+        self.echo(f"[{job.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
 
-    def _checkpoint_name(self, label: str) -> str:
-        """``models/<label>.pt`` with characters unsafe in file names replaced (``arpa:/x`` labels)."""
-        stem = file_stem(label)
-        taken = {info.get("checkpoint") for info in self.models_info.values()}
-        name, n = f"models/{stem}.pt", 2
-        while name in taken:
-            name, n = f"models/{stem}-{n}.pt", n + 1
-        return name
+    def _save_outputs(self, label: str, model: LanguageModel, logprobs: dict) -> None:
+        """Scores, learning curve and checkpoint; each is listed in config.json only once written."""
+        from .analysis.scores import SCORES_DIR, save_model_scores
 
-    def _write_curve(self, label: str, model: LanguageModel) -> None:
+        info, stem = self.models_info[label], self.stems[label]
+        self.scores.update({(label, split): lp for split, lp in logprobs.items()})
+        if self.config.save_scores:
+            save_model_scores(self.out / SCORES_DIR / f"{stem}.npz", logprobs)
+            info["scores"] = f"{SCORES_DIR}/{stem}.npz"
         curve = model.training_curve()
         if curve:
             (self.out / "curves").mkdir(exist_ok=True)
             frame = pd.DataFrame(curve)
-            atomic_write_text(self.out / "curves" / f"{file_stem(label)}.csv", frame.to_csv(index=False))
+            atomic_write_text(self.out / "curves" / f"{stem}.csv", frame.to_csv(index=False))
             self.curves[label] = frame
+            info["curve"] = f"curves/{stem}.csv"
+        if self.config.save_models:
+            (self.out / "models").mkdir(exist_ok=True)
+            model.save(self.out / "models" / f"{stem}.pt")
+            info["checkpoint"] = f"models/{stem}.pt"
 
-    def _fit_and_score(self, spec: ModelSpec) -> tuple[list[dict], LanguageModel]:
-        seed_everything(self.config.seed)
-        model = spec.build()
+    def _fit_and_score(self, job: Job) -> tuple[list[dict], LanguageModel, dict]:
+        seed_everything(job.seed)
+        model = job.spec.build()
+        model.label = job.label
         splits = self.dataset.splits
         start = time.perf_counter()
         model.fit(splits["train"], splits["valid"], vocab=self.dataset.vocab)
         fit_seconds = time.perf_counter() - start
-        rows = [self._score(spec.label, model, split, fit_seconds) for split in EVAL_SPLITS]
-        return rows, model
+        model.tokenizer_ = self.dataset.tokenizer
+        rows, logprobs = [], {}
+        for split in EVAL_SPLITS:
+            row, logprobs[split] = self._score(job, model, split, fit_seconds)
+            rows.append(row)
+        return rows, model, logprobs
 
-    def _score(self, label: str, model: LanguageModel, split: str, fit_seconds: float) -> dict:
+    def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
         start = time.perf_counter()
-        result = model.evaluate(self.dataset.splits[split])
+        logprobs = np.asarray(model.logprobs(self.dataset.splits[split]), dtype=np.float64)
         seconds = time.perf_counter() - start
-        expected = self.dataset.stats[split].n_tokens
-        if result.n_tokens != expected:
-            raise RuntimeError(f"{label} scored {result.n_tokens} tokens of {split}, expected {expected}")
+        stats = self.dataset.stats[split]
+        if logprobs.shape != (stats.n_tokens,):
+            raise RuntimeError(f"{job.label} scored {logprobs.size} tokens of {split}, expected {stats.n_tokens}")
+        result = eval_result(logprobs)
         scores = result.as_dict()
+        scores["bits_per_byte"] = result.nll_nats / (math.log(2) * stats.n_bytes)
         if not model.comparable:
-            scores.update(nll_nats=math.nan, cross_entropy_nats=math.nan, bits_per_token=math.nan, perplexity=math.nan)
-        return {"model": label, "split": split, **scores, "vocab_size": len(self.dataset.vocab),
-                "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
-                "comparable": model.comparable, "note": _note(model),
-                "data_sha256": self.dataset.stats[split].sha256[:16]}
+            scores.update(nll_nats=math.nan, cross_entropy_nats=math.nan, bits_per_token=math.nan,
+                          bits_per_byte=math.nan, perplexity=math.nan)
+        if result.n_nan:
+            self.echo(f"lmbench: warning: {job.label} gave {result.n_nan} {split} token(s) a NaN log-probability "
+                      f"(a numerical failure, not a zero probability); its {split} perplexity is NaN")
+        row = {"model": job.label, "split": split, **scores, "vocab_size": len(self.dataset.vocab),
+               "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
+               "comparable": model.comparable, "tuned_on_valid": split == "valid" and bool(model.valid_use()),
+               "seed": job.seed, "note": _note(model), "data_sha256": stats.sha256[:16]}
+        return row, logprobs
+
+    # ------------------------------------------------------------ analysis after the models
+
+    def _targets(self) -> dict:
+        from .analysis.lines import line_offsets
+        from .analysis.summary import Targets
+
+        eos = self.dataset.vocab.eos_id
+        return {split: Targets(self.dataset.splits[split], line_offsets(self.dataset.splits[split], eos))
+                for split in EVAL_SPLITS}
+
+    def _train_counts(self) -> np.ndarray:
+        from .analysis.buckets import train_counts
+
+        return train_counts(self.dataset.splits["train"], len(self.dataset.vocab))
+
+    def _save_targets(self) -> None:
+        from .analysis.scores import SCORES_DIR, save_targets
+
+        if not self.config.save_scores:
+            return
+        (self.out / SCORES_DIR).mkdir(exist_ok=True)
+        targets = self._targets()
+        save_targets(self.out / SCORES_DIR, {s: t.ids for s, t in targets.items()},
+                     {s: t.line_offsets for s, t in targets.items()}, self._train_counts())
+
+    def _analyse(self) -> None:
+        """Intervals, comparisons, buckets, seeds, figures and the report, from the per-token scores."""
+        from .analysis import summary
+        from .analysis.report import write_report
+        from .plots import buckets_plot, curves_plot, perplexity_plot
+
+        targets, frame = self._targets(), self.table.frame()
+        frame, compare = summary.intervals_and_pairs(frame, self.scores, targets, self.config.bootstrap,
+                                                     self.config.seed)
+        self.table.replace(frame)
+        buckets = summary.buckets(frame, self.scores, targets, self._train_counts(), self.dataset.vocab.unk_id)
+        groups = {j.base_label: [k.label for k in self.jobs if k.base_label == j.base_label and k.label in
+                                 set(frame["model"])] for j in self.jobs if j.label != j.base_label}
+        seeds = summary.seed_summary(frame, {b: ls for b, ls in groups.items() if len(ls) > 1})
+        tables = {"compare.csv": compare, "buckets.csv": buckets, "seeds.csv": seeds}
+        for name, table in tables.items():
+            if len(table):
+                atomic_write_text(self.out / name, table.to_csv(index=False))
+        name = self.dataset.name
+        perplexity_plot(frame, self.out / "perplexity.png", f"{name}: held-out perplexity (95% bootstrap intervals)")
+        if len(buckets):
+            buckets_plot(buckets, self.out / "buckets.png", f"{name}: perplexity by training frequency of the target")
+        if self.curves:
+            curves_plot(self.curves, self.out / "curves.png", f"{name}: learning curves",
+                        references=self._reference_lines(frame))
+        write_report(self.out, self._config_dict(), frame, compare, buckets, seeds)
+
+    def _reference_lines(self, frame: pd.DataFrame) -> dict:
+        """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot."""
+        valid = frame[(frame["split"] == "valid") & frame["comparable"].astype(bool)]
+        return {m: p for m, p in zip(valid["model"], valid["perplexity"]) if m not in self.curves}
+
+    # ------------------------------------------------------------ what the run records
 
     def _describe_data(self) -> None:
         d = self.dataset
         parts = ", ".join(f"{name} {st.n_tokens:,} tokens ({st.n_oov:,} OOV)" for name, st in d.stats.items())
         self.echo(f"corpus {d.name}: {d.tokenizer.kind} tokens, normalize={d.tokenizer.normalize}, "
                   f"vocabulary {len(d.vocab):,}; {parts}")
-        self.echo(f"writing to {self.out}")
+        self.echo(f"writing to {self.output.target}" + (" (staged until complete)" if self.out != self.output.target
+                                                       else ""))
 
-    def _write_config(self) -> None:
-        atomic_write_json(self.out / "config.json", {
+    def _config_dict(self) -> dict:
+        return {
             "lmbench_version": __version__,
             "status": self.status,
             "started": self.started.isoformat(timespec="seconds"),
@@ -264,20 +439,25 @@ class Run:
             "command": sys.argv,
             "options": asdict(self.config),
             "versions": self.versions,
+            "machine": machine(),
             "data": self.dataset.summary(),
             "models": self.models_info,
-        })
+        }
+
+    def _write_config(self) -> None:
+        atomic_write_json(self.out / "config.json", self._config_dict())
 
 
-def file_stem(label: str) -> str:
-    """A model label as a file name (``arpa:/x/y.arpa`` -> ``arpa__x_y.arpa``)."""
-    return re.sub(r"[^\w.+-]", "_", label)
+def _resolved_params(spec: ModelSpec) -> dict:
+    """Every constructor parameter of the model with the value it will be built with."""
+    return spec.build().get_params()
 
 
 def _note(model: LanguageModel) -> str:
     if not model.comparable:
         return model.not_comparable_reason
-    return "; ".join(f"{k}={_short(v)}" for k, v in model.fitted_summary().items())
+    parts = [f"{k}={_short(v)}" for k, v in model.fitted_summary().items()]
+    return "; ".join(parts + ([model.valid_use()] if model.valid_use() else []))
 
 
 def _short(value) -> str:
@@ -293,6 +473,7 @@ def _ppl_text(row: dict) -> str:
 def run_benchmark(config: RunConfig, echo=print) -> RunResult:
     """Validate, build the shared data, then fit and score every model (see :class:`Run`)."""
     result = Run(config, echo).execute()
-    echo("")
-    echo(format_table(result.table))
+    if len(result.table):
+        echo("")
+        echo(format_table(result.table))
     return result

@@ -1,72 +1,220 @@
-"""Reading text files with clear errors, and writing result files atomically."""
+"""Reading text files with clear errors, and writing files atomically without damaging what is there.
+
+Reading is bounded: only regular files are opened (a device such as ``/dev/zero`` or a FIFO is
+refused after ``os.stat``, before any ``open``), so a read never grows without end or blocks.
+Writing replaces a file in one rename, so a failed or interrupted write leaves the old file whole.
+"""
 
 from __future__ import annotations
 
+import codecs
+import errno
 import json
 import os
+import secrets
+import stat
 import tempfile
 from pathlib import Path
 
 from .errors import LmbenchError
 
-_BINARY_SNIFF_BYTES = 8192
+_BINARY_SNIFF_CHARS = 8192
+_BOM = "\ufeff"
+
+
+def expand_path(path: str | os.PathLike) -> Path:
+    """``Path(path).expanduser()``, with a one-line LmbenchError for ``~user`` naming no user."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:   # pathlib: "Could not determine home directory." for ~nosuchuser
+        user = str(path).split("/", 1)[0]
+        raise LmbenchError(f"cannot expand {user!r} in {str(path)!r}: no such user (or no home directory); "
+                           f"write the path out in full") from None
+
+
+# ---------------------------------------------------------------- reading
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, from its ``st_mode``."""
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def read_text_bytes(path: str | Path) -> bytes:
-    """The bytes of a file that should hold text (decode them with :func:`decode`).
+    """The bytes of a regular file that should hold text (decode them with :func:`decode`).
+
+    The file is checked with ``os.stat`` before it is opened, and opened non-blocking, so devices
+    (``/dev/zero``), FIFOs and sockets are refused without being read or waited on.
 
     Raises:
-        LmbenchError: one line for a missing, unreadable, empty or binary file, or a directory.
+        LmbenchError: one line for a missing, unreadable or empty file, a directory, or anything
+            that is not a regular file.
     """
     path = Path(path)
-    if not path.exists():
-        raise LmbenchError(f"file not found: {path}; check the path or name a corpus (see `lmbench corpora`)")
-    if path.is_dir():
-        raise LmbenchError(f"{path} is a directory, not a text file")
     try:
-        data = path.read_bytes()
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise LmbenchError(f"file not found: {path}; check the path") from None
     except OSError as exc:
-        raise LmbenchError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
-    if not data.strip():
+        raise LmbenchError(f"cannot read {path}: {exc.strerror}; check the path and its permissions") from None
+    if not stat.S_ISREG(mode):
+        raise LmbenchError(f"{path} is {file_kind(mode)}, not a text file; give a regular file")
+    data = _read_regular(path)
+    if not data:
         raise LmbenchError(f"{path} is empty; give a file that contains text")
-    if b"\x00" in data[:_BINARY_SNIFF_BYTES]:
-        raise LmbenchError(f"{path} looks binary (it contains NUL bytes); give a plain text file")
     return data
 
 
+def _read_regular(path: Path) -> bytes:
+    """Read a file that ``os.stat`` showed to be regular, checking again on the open descriptor."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):   # replaced between stat and open
+                raise LmbenchError(f"{path} is {file_kind(mode)}, not a text file; give a regular file")
+            return handle.read()
+    except OSError as exc:
+        raise LmbenchError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
+
+
 def decode(data: bytes, encoding: str, path: str | Path) -> str:
-    """Decode bytes, naming the first bad byte and the --encoding fix on failure."""
+    """Decode a text file's bytes into text with LF line ends.
+
+    A leading byte-order mark (U+FEFF, e.g. from a UTF-8 file saved by Windows Notepad) is dropped.
+    Binary content is recognized after decoding, by NUL characters among the first 8192
+    characters, so UTF-16 and UTF-32 text (whose bytes contain NULs) is accepted.
+
+    Raises:
+        LmbenchError: one line for an unknown encoding, bytes invalid in it (naming the first bad
+            byte and the --encoding fix), binary content, or text that is only whitespace.
+    """
     try:
         text = data.decode(encoding)
     except LookupError:
         raise LmbenchError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or latin-1") from None
     except UnicodeDecodeError as exc:
+        if b"\x00" in data[:_BINARY_SNIFF_CHARS] and not _wide(encoding):
+            raise _binary_error(path) from None
         bad = data[exc.start:exc.start + 1].hex()
         raise LmbenchError(
             f"{path} is not valid {encoding} (byte 0x{bad} at offset {exc.start}); "
-            f"pass --encoding with the file's encoding, e.g. --encoding latin-1"
+            f"pass --encoding with the file's encoding, e.g. --encoding latin-1 or utf-16"
         ) from None
+    text = text[1:] if text.startswith(_BOM) else text
+    if "\x00" in text[:_BINARY_SNIFF_CHARS]:
+        raise _binary_error(path)
+    if not text.strip():
+        raise LmbenchError(f"{path} is empty (only whitespace); give a file that contains text")
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def _wide(encoding: str) -> bool:
+    """Whether an encoding's text legitimately holds NUL bytes (UTF-16, UTF-32)."""
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def _binary_error(path) -> LmbenchError:
+    return LmbenchError(f"{path} looks binary (it contains NUL characters); give a plain text file "
+                        f"(for UTF-16 or UTF-32 text, pass --encoding utf-16 or utf-32)")
+
+
+# ---------------------------------------------------------------- writing
+
+_WRITE_HINTS = {
+    errno.ENOENT: "its folder does not exist; create it or choose another path",
+    errno.ENOTDIR: "a part of its folder path is not a directory; choose another path",
+    errno.EACCES: "its folder is not writable; choose another path or fix the permissions",
+    errno.EPERM: "its folder is not writable; choose another path or fix the permissions",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOSPC: "the disk is full; free some space and run again",
+    errno.EDQUOT: "the disk quota is exceeded; free some space and run again",
+}
+
+
+def _write_error(path: Path, exc: OSError) -> LmbenchError:
+    hint = _WRITE_HINTS.get(exc.errno, "check the path, its permissions and the free disk space")
+    return LmbenchError(f"cannot write {path} ({exc.strerror or exc}): {hint}; nothing was changed")
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that readers see either the old version or the new one, never a part."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write a file so that readers see either the old version or the new one, never a part.
+
+    The data goes to a temporary file in the same folder, which is renamed over the target
+    (``os.replace``); when it replaces an existing file it is flushed to disk (``fsync``) first. A symbolic link is followed (the file it points to is replaced,
+    the link kept). Permissions are set without touching the process umask: a new file is created
+    with mode 0o666, which the kernel reduces by the umask; a replaced file keeps its own mode.
+
+    Raises:
+        LmbenchError: one line when the target exists and is not a regular file (``/dev/null``, a
+            FIFO, a directory: it is never replaced), or when the folder is missing or read-only or
+            the disk is full. The old file is then untouched and no temporary file is left.
+    """
+    path, mode = _regular_target(Path(path))
+    fd, tmp = _create_temp(path, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
+        try:
+            _write_all(fd, data)
+            if mode is not None:   # replacing a file: on disk first, so a power loss cannot leave it empty
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(path, exc) from None
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _write_all(fd: int, data: bytes) -> None:
+    """Write every byte to a descriptor (``os.write`` may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _regular_target(path: Path) -> tuple[Path, int | None]:
+    """The file a write will replace (links followed) and its permission bits (None: it does not exist yet).
+
+    Raises:
+        LmbenchError: the target exists and is not a regular file.
+    """
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return path, None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    if not stat.S_ISREG(mode):
+        raise LmbenchError(f"{path} exists and is {file_kind(mode)}, not a regular file; it is never replaced, "
+                           f"choose another output path")
+    return path, stat.S_IMODE(mode)
+
+
+def _create_temp(path: Path, mode: int | None) -> tuple[int, Path]:
+    """Create a new temporary file beside ``path``: (descriptor, name).
+
+    Its mode is ``mode`` if given, else 0o666 reduced by the umask (applied by the kernel in
+    ``open``, so the process-wide umask is never read or changed).
+    """
+    tmp = path.parent / f".{path.name[:80]}.{secrets.token_hex(8)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    if mode is not None:
+        try:
+            os.fchmod(fd, mode)
+        except OSError as exc:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise _write_error(path, exc) from None
+    return fd, tmp
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -75,7 +223,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj) -> None:
-    """Write an object as indented JSON atomically."""
+    """Write an object as indented JSON atomically (see atomic_write_bytes)."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 

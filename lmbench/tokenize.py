@@ -1,13 +1,18 @@
 """Tokenizers: whitespace words or Unicode characters, with optional normalization.
 
 Every line of text becomes its tokens followed by one end-of-line token, which models predict like
-any other token: ``</s>`` for words, ``\\n`` for characters.
+any other token. The end of line is structural: :func:`lmbench.data.encode_lines` inserts its id
+after each line, and it is never recognized by spelling. Its display form is ``</s>`` for words
+and ``\\n`` for characters, but a word spelled ``</s>`` (or ``<s>``) inside a line is an ordinary
+word.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import LmbenchError
 
@@ -42,7 +47,7 @@ class Tokenizer:
 
     @property
     def eos(self) -> str:
-        """The end-of-line token."""
+        """How the end-of-line token is displayed (never used to recognize it)."""
         return EOS_CHAR if self.kind == "char" else EOS_WORD
 
     def normalize_line(self, line: str) -> str:
@@ -58,8 +63,29 @@ class Tokenizer:
         line = self.normalize_line(line)
         return list(line) if self.kind == "char" else line.split()
 
+    def split_normalized(self, normalized: list[str]) -> tuple[list[str], np.ndarray]:
+        """Tokens of lines already passed through :meth:`normalize_line`, without line ends.
+
+        Returns:
+            (the tokens of all lines, flat; tokens per line (n_lines,) int64). The line ends are
+            not in the list: they are structural, inserted by :func:`lmbench.data.encode_lines`.
+        """
+        if self.kind == "char":
+            lengths = np.fromiter(map(len, normalized), dtype=np.int64, count=len(normalized))
+            return list("".join(normalized)), lengths
+        tokens: list[str] = []
+        ends = []
+        for line in normalized:                     # one split per line; the tokens are copied in C
+            tokens.extend(line.split())
+            ends.append(len(tokens))
+        return tokens, np.diff(np.array(ends, dtype=np.int64), prepend=0)
+
     def tokenize(self, lines: list[str]) -> list[str]:
-        """Flat token list for many lines, each line followed by the end-of-line token."""
+        """Flat token list for many lines, each line followed by the end-of-line display token.
+
+        For display and counting only: in this list a literal ``</s>`` cannot be told from a line
+        end, so never encode it; encode text with :func:`lmbench.data.encode_lines`.
+        """
         tokens: list[str] = []
         eos = self.eos
         for line in lines:
@@ -68,7 +94,7 @@ class Tokenizer:
         return tokens
 
     def detokenize(self, tokens: list[str]) -> str:
-        """Join tokens back into text (end-of-line tokens become newlines)."""
+        """Join display tokens back into text (``</s>`` and ``\\n`` become newlines; display only)."""
         if self.kind == "char":
             return "".join(tokens)
         out = []

@@ -31,11 +31,21 @@ a random offset of 0 .. num_steps-1 pairs each epoch (as d2l does) so window edg
   Up to B - 1 trailing pairs that do not fill a row are left out of that epoch.
 * ``random`` (d2l ``seq_data_iter_random``): the stream is cut into windows of ``num_steps``
   pairs, shuffled, and grouped ``batch_size`` at a time; every batch starts from a zero state.
+
+The time budget bounds the whole fit, validation included. Before training, the validation pass is
+timed on its first :data:`PROBE_TOKENS` tokens and scaled to the whole split; after each pass, the
+measured time replaces the estimate. Training stops early enough to leave :data:`VALID_MARGIN`
+times that long for validation, and an epoch is not started once that point has passed. A
+validation pass that would still end past the budget (the estimate was too low, or the first batch
+alone used the budget up) is skipped, and training stops: the weights kept are those of the best
+validated epoch, or the last weights if no epoch could be validated. At least one batch is always
+trained, so a budget shorter than one batch is exceeded by that batch.
 """
 
 from __future__ import annotations
 
 import math
+import platform
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -45,6 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from .errors import LmbenchError, unknown_name_error
@@ -82,26 +93,58 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def describe_device(device: torch.device) -> dict:
+    """Where training runs, for config.json: device, CPU or GPU model, torch's version and CPU threads."""
+    env = {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+           "cpu": cpu_model()}
+    if device.type == "cuda":
+        env.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``model name`` in /proc/cpuinfo on Linux, else what ``platform`` knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 # ---------------------------------------------------------------- configuration
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training hyperparameters (the model's constructor arguments of the same names).
+    """Training hyperparameters and their defaults, the one place where those defaults are defined.
+
+    Models take these as constructor arguments of the same names with these defaults (see
+    :class:`lmbench.models.neural.RecurrentLM`) and build a config with :meth:`from_object`. The
+    defaults are d2l's character-level setting (35-step windows, 32 streams, gradient clipping at
+    norm 1) with Adam at lr 0.005 instead of plain SGD, so that a few epochs suffice on a CPU, and
+    up to 30 epochs with early stopping after 3 without validation improvement.
 
     Args:
         num_steps: truncated-BPTT window length (time steps per batch).
         batch_size: parallel streams (sequential) or windows (random) per batch.
         sampling: "sequential" (state carried across batches) or "random" (fresh state per batch).
         epochs: maximum number of passes over the training split.
-        time_budget: stop training after this many seconds (None: no limit).
+        time_budget: seconds the whole fit may take, validation included (None: no limit); see the
+            module docstring.
         optimizer: "sgd", "adam" or "adamw".
         lr: initial learning rate.
-        weight_decay: L2 penalty (decoupled for adamw).
+        weight_decay: L2 penalty on weight matrices only (decoupled for adamw); biases, normalization
+            layers and embedding tables are not decayed (see :func:`parameter_groups`).
         clip: maximum global gradient norm (None or 0: no clipping).
         lr_schedule: "plateau" (multiply lr by ``lr_decay`` when validation perplexity has not
-            improved for more than ``patience`` epochs) or "step" (lr of epoch e, counted from 1,
-            is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s schedule).
+            improved for more than ``patience`` epochs; ``ReduceLROnPlateau``) or "step" (lr of epoch
+            e, counted from 1, is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s
+            schedule; ``LambdaLR``).
         lr_decay: multiplicative decay factor in (0, 1].
         patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
         decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
@@ -113,17 +156,17 @@ class TrainConfig:
     num_steps: int = 35
     batch_size: int = 32
     sampling: str = "sequential"
-    epochs: int = 10
+    epochs: int = 30
     time_budget: float | None = None
-    optimizer: str = "sgd"
-    lr: float = 1.0
+    optimizer: str = "adam"
+    lr: float = 0.005
     weight_decay: float = 0.0
     clip: float | None = 1.0
     lr_schedule: str = "plateau"
     lr_decay: float = 0.5
     patience: int = 0
     decay_start_epoch: int = 4
-    early_stopping: int | None = None
+    early_stopping: int | None = 3
     progress: bool = True
 
     @classmethod
@@ -255,36 +298,138 @@ def detach_state(state):
     return state.detach()
 
 
-# ---------------------------------------------------------------- learning-rate schedules
+# ---------------------------------------------------------------- optimizers and schedules
+
+#: modules whose own parameters are never decayed: embedding tables and normalization layers.
+NO_DECAY_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
+                    nn.modules.batchnorm._NormBase)
 
 
-class LRSchedule:
-    """Learning rate per epoch: "step" (fixed decay after ``decay_start_epoch``) or "plateau".
+def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups that put weight decay on weight matrices only (nanoGPT's rule).
+
+    As in Karpathy's nanoGPT ``configure_optimizers`` (and minGPT before it), a trainable parameter
+    is decayed when it has two or more dimensions, i.e. it is the weight matrix of a linear or
+    recurrent layer (``nn.Linear.weight``, ``nn.LSTM.weight_ih_l*`` / ``weight_hh_l*``, the scratch
+    RNN's W_xh, W_hh, W_hq). Biases, normalization gains and shifts (one-dimensional) and embedding
+    tables are not decayed; unlike nanoGPT, an embedding tied to the output layer is not decayed
+    either (it is an embedding table first). Shared parameters are listed once.
 
     Args:
-        config: the training configuration (lr, lr_schedule, lr_decay, patience, decay_start_epoch).
+        net: the network.
+        weight_decay: the decay of the first group.
+
+    Returns:
+        ``[{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]``
+        with an empty group left out.
+    """
+    tables = {id(p) for module in net.modules() if isinstance(module, NO_DECAY_MODULES)
+              for p in module.parameters(recurse=False)}
+    decay, no_decay = [], []
+    for param in net.parameters():
+        if param.requires_grad:
+            (decay if param.dim() >= 2 and id(param) not in tables else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": float(weight_decay)}, {"params": no_decay, "weight_decay": 0.0}]
+    return [group for group in groups if group["params"]]
+
+
+def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer named by ``config.optimizer`` with its lr, decaying matrices only (:func:`parameter_groups`)."""
+    return OPTIMIZERS[config.optimizer](parameter_groups(net, config.weight_decay), lr=config.lr)
+
+
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> LRScheduler | ReduceLROnPlateau:
+    """The learning-rate schedule of ``config.lr_schedule``, stepped once per epoch by :func:`step_scheduler`.
+
+    "plateau": ``ReduceLROnPlateau`` on the validation perplexity (mode min) with factor ``lr_decay``
+    and ``patience``; any decrease counts as an improvement (threshold 0) and every decay is applied
+    (eps 0). "step": ``LambdaLR`` giving epoch e (counted from 1) ``lr * lr_decay ** max(0, e -
+    decay_start_epoch)`` (Zaremba et al. 2014).
+    """
+    if config.lr_schedule == "plateau":
+        return ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_decay, patience=config.patience,
+                                 threshold=0.0, threshold_mode="abs", cooldown=0, min_lr=0.0, eps=0.0)
+    return LambdaLR(optimizer, lambda index: step_decay(index + 1, config.lr_decay, config.decay_start_epoch))
+
+
+def step_decay(epoch: int, lr_decay: float, decay_start_epoch: int) -> float:
+    """The "step" schedule's lr multiplier for epoch ``epoch`` (counted from 1)."""
+    return lr_decay ** max(0, epoch - decay_start_epoch)
+
+
+def step_scheduler(scheduler: LRScheduler | ReduceLROnPlateau, valid_ppl: float | None) -> None:
+    """Advance the schedule past an epoch; the plateau schedule acts only on a validated epoch (``valid_ppl``)."""
+    if isinstance(scheduler, ReduceLROnPlateau):
+        if valid_ppl is not None:
+            scheduler.step(valid_ppl)
+    else:
+        scheduler.step()
+
+
+# ---------------------------------------------------------------- the time budget
+
+#: tokens of the validation split timed before training to estimate a whole pass (time budget only).
+PROBE_TOKENS = 2048
+#: training stops early enough to leave this multiple of the expected validation time (timing noise).
+VALID_MARGIN = 1.1
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The validation split as :func:`train_network` uses it.
+
+    Args:
+        n_tokens: tokens in the split.
+        mean_nll: ``mean_nll(n)`` is the mean NLL, in nats per token, of the first ``n`` tokens of the
+            split under the current weights (the network in eval mode, no gradients).
     """
 
-    def __init__(self, config: TrainConfig):
-        self.config = config
-        self.plateau_lr = float(config.lr)
-        self.bad_epochs = 0
+    n_tokens: int
+    mean_nll: Callable[[int], float]
 
-    def lr_for_epoch(self, epoch: int) -> float:
-        """The learning rate to train epoch ``epoch`` (counted from 1) with."""
-        c = self.config
-        if c.lr_schedule == "step":
-            return float(c.lr) * c.lr_decay ** max(0, epoch - c.decay_start_epoch)
-        return self.plateau_lr
 
-    def after_epoch(self, improved: bool) -> None:
-        """Record whether validation improved; a plateau longer than ``patience`` decays the lr."""
-        if self.config.lr_schedule != "plateau":
-            return
-        self.bad_epochs = 0 if improved else self.bad_epochs + 1
-        if self.bad_epochs > self.config.patience:
-            self.plateau_lr *= self.config.lr_decay
-            self.bad_epochs = 0
+class TimeBudget:
+    """The wall-clock limit of a whole fit and the validation time it must keep in reserve.
+
+    Args:
+        seconds: the budget (None: no limit).
+        started_at: ``time.perf_counter()`` when the fit started.
+    """
+
+    def __init__(self, seconds: float | None, started_at: float):
+        self.end = math.inf if seconds is None else started_at + seconds
+        self.valid_seconds = 0.0  # expected duration of one validation pass
+
+    @property
+    def limited(self) -> bool:
+        return math.isfinite(self.end)
+
+    def train_deadline(self) -> float:
+        """When training must stop so that one validation pass still fits."""
+        return self.end - VALID_MARGIN * self.valid_seconds
+
+    def fits_validation(self) -> bool:
+        """Whether a validation pass started now is expected to end within the budget."""
+        return time.perf_counter() + self.valid_seconds <= self.end
+
+
+def timed(fn: Callable, *args):
+    """``(fn(*args), seconds it took)``."""
+    start = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - start
+
+
+def estimate_valid_seconds(valid: Validation) -> float:
+    """Expected seconds of a whole validation pass: the first PROBE_TOKENS tokens timed, scaled to the split.
+
+    A few tokens are scored first, untimed, so one-time costs (allocations, kernel selection) are not
+    scaled up with the rest.
+    """
+    valid.mean_nll(min(valid.n_tokens, 16))
+    n = min(valid.n_tokens, PROBE_TOKENS)
+    _, seconds = timed(valid.mean_nll, n)
+    return seconds * valid.n_tokens / n
 
 
 # ---------------------------------------------------------------- the loop
@@ -316,7 +461,8 @@ class EpochStats:
 
 
 def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config: TrainConfig,
-                  device: torch.device, valid_nll: Callable[[], float] | None = None) -> TrainingLog:
+                  device: torch.device, valid: Validation | None = None, started_at: float | None = None,
+                  label: str = "") -> TrainingLog:
     """Train ``net`` in place and leave it holding the weights of its best validation epoch.
 
     Args:
@@ -325,52 +471,61 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
         bos_id: the start-of-text input id.
         config: hyperparameters.
         device: where the network lives.
-        valid_nll: returns the mean validation NLL in nats per token of the current weights (called
-            once per epoch, in eval mode); None: no validation, the last weights are kept and the
-            plateau schedule and early stopping never act.
+        valid: the validation split, scored once per epoch; None: no validation, the last weights are
+            kept and the plateau schedule and early stopping never act.
+        started_at: ``time.perf_counter()`` when the fit began, from which ``config.time_budget``
+            counts (None: now).
+        label: the model's name, shown in progress bars and per-epoch log lines.
 
     Returns:
-        The learning curve and the stopping reason.
+        The learning curve and the stopping reason ("epochs", "early_stopping" or "time_budget").
     """
+    budget = TimeBudget(config.time_budget, time.perf_counter() if started_at is None else started_at)
     inputs, targets = training_stream(train_ids, bos_id, device)
     generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()).item()))
     params = [p for p in net.parameters() if p.requires_grad]
-    optimizer = make_optimizer(config, params)
-    schedule, best = LRSchedule(config), BestWeights()
-    deadline = math.inf if config.time_budget is None else time.perf_counter() + config.time_budget
+    optimizer = make_optimizer(config, net)
+    scheduler, best = make_scheduler(config, optimizer), BestWeights()
+    if valid is not None and budget.limited:
+        budget.valid_seconds = estimate_valid_seconds(valid)
+    prefix = f"{label}: " if label else ""
     rows, stopped_by, start = [], "epochs", time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        lr = schedule.lr_for_epoch(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if epoch > 1 and time.perf_counter() >= budget.train_deadline():
+            stopped_by = "time_budget"
+            break
+        lr = float(optimizer.param_groups[0]["lr"])
         offset = int(torch.randint(0, config.num_steps, (), generator=generator))
-        bar = progress_bar(count_batches(inputs.numel(), config, offset), f"epoch {epoch}/{config.epochs}", config)
-        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator, deadline, bar)
+        bar = progress_bar(count_batches(inputs.numel(), config, offset), f"{prefix}epoch {epoch}/{config.epochs}",
+                           config)
+        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator,
+                          budget.train_deadline(), bar)
         if not math.isfinite(stats.nll_nats):
             bar.close()
             raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
                                f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
-        valid_ppl = safe_exp(valid_nll()) if valid_nll is not None else math.nan
+        validated = valid is not None and budget.fits_validation()
+        valid_ppl = math.nan
+        if validated:
+            valid_nll, budget.valid_seconds = timed(valid.mean_nll, valid.n_tokens)
+            valid_ppl = safe_exp(valid_nll)
         text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
-        text += f", valid ppl {valid_ppl:.2f}" if valid_nll is not None else ""
+        if valid is not None:
+            text += f", valid ppl {valid_ppl:.2f}" if validated else ", validation skipped (no time left in the budget)"
         if not bar.disable:
             bar.set_postfix_str(text, refresh=False)
         elif config.progress:  # no terminal (a log file, CI): one plain line per epoch instead of a bar
-            print(f"epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
+            print(f"{prefix}epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
         bar.close()  # the finished bar stays: one line per epoch
-        improved = best.update(valid_ppl, epoch, net)
-        if valid_nll is not None:
-            schedule.after_epoch(improved)
+        best.update(valid_ppl, epoch, net)
+        step_scheduler(scheduler, valid_ppl if validated else None)
         rows.append(curve_row(epoch, stats, valid_ppl, lr, time.perf_counter() - start))
-        if not stats.complete:
+        if not stats.complete or (valid is not None and not validated):
             stopped_by = "time_budget"
             break
-        if valid_nll is not None and config.early_stopping is not None \
+        if valid is not None and config.early_stopping is not None \
                 and epoch - (best.epoch or 0) >= config.early_stopping:
             stopped_by = "early_stopping"
-            break
-        if time.perf_counter() >= deadline and epoch < config.epochs:
-            stopped_by = "time_budget"
             break
     best.restore(net)
     return TrainingLog(rows, best.epoch, best.valid_ppl, stopped_by)
@@ -385,11 +540,6 @@ def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapse
             "train_tokens": int(stats.n_tokens), "complete": bool(stats.complete)}
 
 
-def make_optimizer(config: TrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-    """The optimizer named by ``config.optimizer`` with its lr and weight decay."""
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
-
-
 def progress_bar(n_batches: int, desc: str, config: TrainConfig) -> tqdm:
     """A tqdm bar on stderr, shown only if ``config.progress`` and stderr is a terminal."""
     return tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True,
@@ -399,11 +549,12 @@ def progress_bar(n_batches: int, desc: str, config: TrainConfig) -> tqdm:
 def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
               inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
               generator: torch.Generator, deadline: float, bar: tqdm) -> EpochStats:
-    """One pass of truncated BPTT over the training stream (stops early past ``deadline``).
+    """One pass of truncated BPTT over the training stream, stopped before a batch that would end past ``deadline``.
 
-    The loop does no host-device synchronization per batch: the summed loss stays on the device and
-    is read when the progress bar refreshes its tokens/s and perplexity (about twice a second) and
-    at the end.
+    The first batch always runs; a later one is not started if the mean batch time so far says it
+    would end after ``deadline``. The loop does no host-device synchronization per batch: the summed
+    loss stays on the device and is read when the progress bar refreshes its tokens/s and perplexity
+    (about twice a second) and at the end.
     """
     net.train()
     carry = config.sampling == "sequential"
@@ -411,9 +562,10 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
         batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset)
     else:
         batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator)
+    n_batches = count_batches(inputs.numel(), config, offset)
     accumulate = torch.float32 if inputs.device.type == "mps" else torch.float64  # MPS has no float64
     nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)
-    n_tokens, state, complete = 0, None, True
+    n_tokens, state, done = 0, None, 0
     start = last_refresh = time.perf_counter()
     for x, y in batches:  # (T, B), (T, B)
         logits, state = net(x, detach_state(state) if carry else None)  # (T, B, V)
@@ -425,18 +577,18 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
         optimizer.step()
         nll_sum += loss.detach() * y.numel()
         n_tokens += y.numel()
+        done += 1
         now = time.perf_counter()
         if not bar.disable:
             bar.update()
             if now - last_refresh > 0.5:
                 last_refresh = now
                 bar.set_postfix_str(_progress_text(nll_sum.item(), n_tokens, now - start), refresh=False)
-        if now > deadline:
-            complete = False
+        if done < n_batches and now + (now - start) / done > deadline:
             break
     nll = float(nll_sum.item())  # synchronizes, so the time below includes all queued work
     seconds = time.perf_counter() - start
-    return EpochStats(nll_nats=nll, n_tokens=n_tokens, seconds=seconds, complete=complete)
+    return EpochStats(nll_nats=nll, n_tokens=n_tokens, seconds=seconds, complete=done == n_batches)
 
 
 def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:

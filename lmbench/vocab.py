@@ -30,24 +30,35 @@ class Vocabulary:
     ``len(vocab)`` is V, the number of tokens a model can predict (``<unk>`` and the end-of-line
     token included, ``<s>`` excluded). ``bos_id == V`` lies outside that range on purpose.
 
+    The end of line (``eos_id``) is structural: :func:`lmbench.data.encode_lines` puts it after
+    each line, and no spelling maps to it. ``itos[eos_id]`` is only its display form, so a word
+    spelled ``</s>`` (or ``<s>``) in the text is an ordinary word: ``stoi`` maps it to its own id
+    when training saw it often enough, else it is out of vocabulary. A word spelled ``<unk>`` is
+    the unknown token (PTB and WikiText write their unknown words so).
+
     Args:
-        itos: token of each id, ``<unk>`` first and the end-of-line token second.
+        itos: token of each id, ``<unk>`` first, the end-of-line display form second, then
+            distinct regular tokens (one of which may be spelled like the end of line).
     """
 
     itos: list[str]
     stoi: dict[str, int] = field(init=False, repr=False)
 
-    def __post_init__(self):
-        self.stoi = {tok: i for i, tok in enumerate(self.itos)}
-
     unk_id = 0
     eos_id = 1
+
+    def __post_init__(self):
+        self.stoi = {tok: i for i, tok in enumerate(self.itos) if i != self.eos_id}
+        if len(self.itos) < 2 or self.itos[self.unk_id] != UNK or len(self.stoi) != len(self.itos) - 1:
+            raise LmbenchError(f"not a vocabulary: it must list {UNK}, the end of line, then distinct tokens "
+                               f"(got {len(self.itos)} entries starting {self.itos[:3]!r}); is the saved model damaged?")
 
     def __len__(self) -> int:
         return len(self.itos)
 
     @property
     def eos(self) -> str:
+        """How the end-of-line token is displayed."""
         return self.itos[self.eos_id]
 
     @property
@@ -59,8 +70,9 @@ class Vocabulary:
         """Build from training tokens: keep tokens seen at least ``min_freq`` times, most frequent first.
 
         Args:
-            tokens: the training split's tokens (end-of-line tokens included).
-            eos: the end-of-line token.
+            tokens: the training split's tokens, without line ends (they are structural and always
+                get ``eos_id``); a token equal to ``eos`` is an ordinary word.
+            eos: how the end-of-line token is displayed (``itos[eos_id]``).
             min_freq: minimum training count for a token to get its own id.
             max_vocab: cap on len(vocab), ``<unk>`` and the end-of-line token included.
 
@@ -78,7 +90,7 @@ class Vocabulary:
             raise LmbenchError(f"--max-vocab must be at least 3 (<unk>, end of line, one token), got {max_vocab}")
         counts = np.bincount(codes, minlength=len(uniques))
         words = np.asarray(uniques, dtype=object)
-        regular = (counts >= min_freq) & (words != UNK) & (words != eos) & (words != BOS)
+        regular = (counts >= min_freq) & (words != UNK)
         words, counts = words[regular], counts[regular]
         order = np.lexsort((words.astype(str), -counts))
         kept = [str(w) for w in words[order]]
@@ -87,7 +99,9 @@ class Vocabulary:
         return cls([UNK, eos] + kept)
 
     def encode(self, tokens: list[str]) -> tuple[np.ndarray, int]:
-        """Map tokens to ids, unknown ones to ``<unk>``.
+        """Map tokens to ids, unknown ones to ``<unk>``, none to ``eos_id``.
+
+        Line ends are not tokens: encode text with :func:`lmbench.data.encode_lines`, which adds them.
 
         Returns:
             (ids as int32 array, number of out-of-vocabulary tokens that were mapped to ``<unk>``).
@@ -95,7 +109,7 @@ class Vocabulary:
         return self.encode_factorized(*factorize(tokens))
 
     def encode_factorized(self, codes, uniques) -> tuple[np.ndarray, int]:
-        """:meth:`encode` from the output of :func:`factorize`."""
+        """:meth:`encode` from the output of :func:`factorize` (one dict lookup per distinct token)."""
         lookup = np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int64)
         ids = lookup[codes] if len(codes) else np.zeros(0, dtype=np.int64)
         oov = ids < 0
@@ -103,7 +117,7 @@ class Vocabulary:
         return ids.astype(np.int32), int(oov.sum())
 
     def decode(self, ids) -> list[str]:
-        """Tokens for ids (``<s>`` for bos_id)."""
+        """Display tokens for ids (``<s>`` for bos_id); ``eos_id`` and a word spelled like it look alike."""
         return [self.itos[i] if i < len(self.itos) else BOS for i in np.asarray(ids).tolist()]
 
     def to_list(self) -> list[str]:

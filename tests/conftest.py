@@ -44,9 +44,13 @@ def corpus_dir(name: str) -> Path | None:
 
 
 def require_corpus(name: str) -> Path:
+    """The corpus folder; skipped without it, except in CI (LMBENCH_REQUIRE_DATA=1), where it fails."""
     found = corpus_dir(name)
     if found is None:
-        pytest.skip(f"{name} not available (set LMBENCH_DATA)")
+        message = f"{name} not available (set LMBENCH_DATA)"
+        if os.environ.get("LMBENCH_REQUIRE_DATA") == "1":
+            pytest.fail(f"{message}; CI requires the real-corpus tests to run")
+        pytest.skip(message)
     return found
 
 

@@ -6,9 +6,12 @@ distributions after random histories), |log P_loaded - log P_model| <= 1e-6 nats
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import math
+import os
+import stat
 import warnings
 
 import numpy as np
@@ -21,6 +24,7 @@ from lmbench.models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from lmbench.models.jelinek_mercer import JelinekMercer
 from lmbench.models.katz import Katz
 from lmbench.models.ngram import MLE, AddK
+from lmbench.models.base import LanguageModel
 from lmbench.models.stupid_backoff import StupidBackoff
 from lmbench.registry import load_model, lookup, resolve
 from lmbench.runner import RunConfig, run_benchmark
@@ -240,3 +244,182 @@ def test_an_exported_model_sits_in_the_same_table(tmp_path, monkeypatch):
         assert table.loc[("arpa:kn3.arpa", split), "perplexity"] == pytest.approx(
             table.loc[("trigram-kn", split), "perplexity"], rel=1e-6)
         assert table.loc[("arpa:kn3.arpa", split), "comparable"]
+
+
+# ---------------------------------------------------------------- values no ARPA model can hold
+
+
+def arpa_file(tmp_path, unigrams: str, bigrams: str = "", name="bad.arpa"):
+    """A bigram (or unigram) ARPA file from tab-separated section lines; line 1 is \\data\\."""
+    n1, n2 = len(unigrams.splitlines()), len(bigrams.splitlines())
+    header = f"\\data\\\nngram 1={n1}\n" + (f"ngram 2={n2}\n" if bigrams else "")
+    text = header + f"\n\\1-grams:\n{unigrams}\n" + (f"\n\\2-grams:\n{bigrams}\n" if bigrams else "") + "\n\\end\\\n"
+    (tmp_path / name).write_text(text)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("unigrams, bigrams, location, problem", [
+    # file lines: 1 \\data\\, 2-3 ngram counts, 4 blank, 5 \\1-grams:, 6.. unigrams, blank, \\2-grams:, bigrams
+    ("-1\t<s>\n0.3\t</s>\n-1\ta", "-0.1\t<s> a", "\\1-grams: section, line 7 ('0.3\\t</s>')",
+     "log10 probability 0.3 is above 0 (a probability above 1)"),
+    ("-1\t<s>\t-0.5\n-1\t</s>\n-1\ta", "-0.1\t<s> a\n-inf\ta </s>", "\\2-grams: section, line 12",
+     "log10 probability -inf is not a finite number"),
+    ("-1\t<s>\t-0.5\n-1\t</s>\n-1\ta", "inf\t<s> a", "\\2-grams: section, line 11", "probability inf is not a finite"),
+    ("-1\t<s>\tinf\n-1\t</s>\n-1\ta", "-0.1\t<s> a", "\\1-grams: section, line 6", "backoff weight inf is not a finite"),
+])
+def test_values_no_probability_model_can_hold_are_refused_naming_file_section_and_line(
+        tmp_path, unigrams, bigrams, location, problem):
+    path = arpa_file(tmp_path, unigrams, bigrams)
+    with pytest.raises(LmbenchError) as info:
+        read_arpa(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}, {location}") and problem in message and "\n" not in message
+
+
+def test_a_probability_above_one_can_never_give_perplexity_below_one(tmp_path):
+    # every token "scored" log10 p = +0.5 would give perplexity 10**-0.5 < 1, marked comparable
+    path = arpa_file(tmp_path, "0.5\t<s>\n0.5\t</s>\n0.5\ta")
+    ds = make_dataset(["a a"], ["a"], ["a"])
+    with pytest.raises(LmbenchError, match="above 0"):
+        ArpaModel(str(path)).fit(None, vocab=ds.vocab)
+
+
+# ---------------------------------------------------------------- words the file lacks
+
+# KenLM style, with <unk> as a context: "<unk> b" is listed
+WITH_UNK = ("-1.2\t<unk>\t-0.4\n0\t<s>\t-0.3\n-0.6\t</s>\n-0.5\ta\t-0.2\n-0.7\tb",
+            "-0.1\t<unk> b\n-0.2\t<s> a\n-0.3\tb </s>")
+
+# no <unk>, and its word 0 is </s>: a trigram model whose "a b </s>" needs the context "a b"
+NO_UNK_TRIGRAM = """\\data\\
+ngram 1=4
+ngram 2=3
+ngram 3=1
+
+\\1-grams:
+-0.6\t</s>\t-0.5
+0\t<s>\t-0.3
+-0.5\ta\t-0.2
+-0.7\tb\t-0.4
+
+\\2-grams:
+-0.2\t<s> b\t-0.05
+-0.3\ta b\t-0.15
+-0.35\tb </s>
+
+\\3-grams:
+-0.05\ta b </s>
+
+\\end\\
+"""
+
+
+def log10_scores(model, ids):
+    with np.errstate(divide="ignore"):
+        return np.log10(np.exp(model.logprobs(ids)))
+
+
+def next_log10(model, history):
+    with np.errstate(divide="ignore"):
+        return np.log10(np.exp(model.next_logprobs(np.array(history))))
+
+
+def test_words_the_file_lacks_are_its_unk_in_context_as_kenlm_scores_them(tmp_path):
+    path = arpa_file(tmp_path, *WITH_UNK)
+    ds = make_dataset(["a b d"], ["a"], ["d b"])
+    model = ArpaModel(str(path)).fit(None, vocab=ds.vocab)
+    # d: <s> <unk> not listed: bow(<s>) -0.3 + P(<unk>) -1.2;  b after d = <unk>: "<unk> b" -0.1;  b </s>: -0.3
+    np.testing.assert_allclose(log10_scores(model, ds.splits["test"]), [-1.5, -0.1, -0.3], atol=1e-12)
+
+
+def test_words_the_file_lacks_without_unk_match_no_ngram_and_never_end_a_line(tmp_path):
+    (tmp_path / "m.arpa").write_text(NO_UNK_TRIGRAM)
+    ds = make_dataset(["a d b", "d a b", "b"], ["a"], ["a d b", "d a b", "b"])
+    model = ArpaModel(str(tmp_path / "m.arpa")).fit(None, vocab=ds.vocab)
+    expected = [
+        -0.3 - 0.5, -np.inf, -0.7, -0.35,   # a d b: b backs off past d to P(b) (not "<s> b": d is no line end)
+        -np.inf, -0.5, -0.3, -0.05,          # d a b: a is P(a) with no bow(<s>); b </s> after "a b": the trigram
+        -0.2, -0.05 - 0.35,                  # b: "<s> b";  "<s> b </s>" not listed: bow(<s> b) + "b </s>"
+    ]
+    np.testing.assert_allclose(log10_scores(model, ds.splits["test"]), expected, atol=1e-12)
+    stoi = ds.vocab.stoi
+    after_a_d = next_log10(model, [stoi["a"], stoi["d"]])
+    assert after_a_d[stoi["b"]] == pytest.approx(-0.7) and after_a_d[stoi["a"]] == pytest.approx(-0.5)
+    after_d_a = next_log10(model, [stoi["d"], stoi["a"]])
+    assert after_d_a[stoi["b"]] == pytest.approx(-0.3) and after_d_a[ds.vocab.eos_id] == pytest.approx(-0.2 - 0.6)
+
+
+def test_next_token_distribution_agrees_with_split_scores_around_missing_words(tmp_path):
+    (tmp_path / "m.arpa").write_text(NO_UNK_TRIGRAM)
+    ds = make_dataset(["a d b", "d a b", "b"], ["a"], ["a d b d d a b", "b a", "d"])
+    model = ArpaModel(str(tmp_path / "m.arpa")).fit(None, vocab=ds.vocab)
+    ids = ds.splits["test"]
+    scores = model.logprobs(ids)
+    for i in range(ids.size):
+        assert model.next_logprobs(ids[:i])[ids[i]] == scores[i]
+
+
+def test_comparable_is_computed_from_the_fitted_state_not_stored_on_the_instance(tmp_path):
+    with_unk = ArpaModel(str(arpa_file(tmp_path, *WITH_UNK)))
+    assert with_unk.comparable and with_unk.not_comparable_reason == ""      # before fit: the base contract
+    ds = make_dataset(["a b d"], ["a"], ["d b"])
+    with_unk.fit(None, vocab=ds.vocab)
+    # d and the run's own <unk> both stand for the file's <unk>: their scores sum past 1
+    assert not with_unk.comparable and "share its <unk> probability" in with_unk.not_comparable_reason
+    assert "comparable" not in vars(with_unk) and "not_comparable_reason" not in vars(with_unk)
+    assert LanguageModel.comparable is True and LanguageModel.not_comparable_reason == ""
+    (tmp_path / "m.arpa").write_text(NO_UNK_TRIGRAM)
+    no_unk = ArpaModel(str(tmp_path / "m.arpa")).fit(None, vocab=ds.vocab)
+    # missing words get probability zero: nothing shared, an honest (sub-)distribution
+    assert no_unk.comparable and no_unk.fitted_summary()["vocab_tokens_missing"] == 2
+    with_unk.save(tmp_path / "saved.pt")
+    assert not load_model(tmp_path / "saved.pt").comparable
+
+
+# ---------------------------------------------------------------- exporting never damages files
+
+
+def test_gz_export_that_fails_keeps_the_good_archive_and_leaves_no_empty_file(tmp_path, tiny_dataset, monkeypatch):
+    model = fit_quietly(KneserNey, tiny_dataset, order=2)
+    good = tmp_path / "m.arpa.gz"
+    write_arpa(model, good)
+    before = good.read_bytes()
+    assert gzip.decompress(before).decode().startswith("\\data\\")
+    bigger = fit_quietly(KneserNey, tiny_dataset, order=3)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
+        for path in (good, tmp_path / "new.arpa.gz"):
+            with pytest.raises(LmbenchError, match="the disk is full") as info:
+                write_arpa(bigger, path)
+            assert "\n" not in str(info.value)
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.arpa.gz"]
+
+
+def test_gz_export_is_reproducible(tmp_path, tiny_dataset):
+    model = fit_quietly(KneserNey, tiny_dataset, order=2)
+    write_arpa(model, tmp_path / "a.arpa.gz")
+    write_arpa(model, tmp_path / "b.arpa.gz")
+    assert (tmp_path / "a.arpa.gz").read_bytes() == (tmp_path / "b.arpa.gz").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["m.arpa", "m.arpa.gz"])
+def test_export_into_a_missing_folder_is_a_one_line_error(tmp_path, tiny_dataset, name):
+    model = fit_quietly(KneserNey, tiny_dataset, order=2)
+    with pytest.raises(LmbenchError, match="its folder does not exist") as info:
+        write_arpa(model, tmp_path / "absent" / name)
+    assert "\n" not in str(info.value) and not (tmp_path / "absent").exists()
+
+
+def test_export_into_a_read_only_folder_is_a_one_line_error(tmp_path, tiny_dataset, monkeypatch):
+    model = fit_quietly(KneserNey, tiny_dataset, order=2)
+    monkeypatch.setattr(os, "open", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied")))
+    with pytest.raises(LmbenchError, match="its folder is not writable"):
+        write_arpa(model, tmp_path / "m.arpa.gz")
+
+
+def test_export_refuses_a_device_node_target(tiny_dataset):
+    model = fit_quietly(KneserNey, tiny_dataset, order=2)
+    with pytest.raises(LmbenchError, match="/dev/null exists and is a character device"):
+        write_arpa(model, "/dev/null")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)

@@ -46,8 +46,9 @@ def test_run_writes_table_config_and_plot(tmp_path, text_file):
     result = invoke("run", "--models", "unigram,bigram,bigram-add1,trigram-addk", "--corpus", text_file, "--out", out)
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "perplexity.csv")
-    assert list(table.columns[:12]) == ["model", "split", "n_tokens", "nll_nats", "cross_entropy_nats", "bits_per_token",
-                                        "perplexity", "n_zero_prob", "vocab_size", "n_params", "fit_seconds", "eval_seconds"]
+    assert list(table.columns[:16]) == ["model", "split", "n_tokens", "nll_nats", "cross_entropy_nats", "bits_per_token",
+                                        "bits_per_byte", "perplexity", "ppl_low", "ppl_high", "n_zero_prob", "n_nan",
+                                        "vocab_size", "n_params", "fit_seconds", "eval_seconds"]
     assert len(table) == 8 and set(table["split"]) == {"valid", "test"}
     # the fairness contract: every model is scored on the same number of tokens of the same data
     assert (table.groupby("split")["n_tokens"].nunique() == 1).all()
@@ -131,7 +132,7 @@ def test_unwritable_output_directory(tmp_path, text_file):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = invoke("run", "--models", "bigram", "--corpus", text_file, "--out", blocker / "sub")
-    assert_one_line_error(result, "cannot write to output directory")
+    assert_one_line_error(result, "cannot create output directory")
     result = invoke("run", "--models", "bigram", "--corpus", text_file, "--out", blocker)
     assert_one_line_error(result, "is a file")
 

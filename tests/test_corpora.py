@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,7 @@ from lmbench.errors import LmbenchError
 from lmbench.tokenize import Tokenizer
 from lmbench.vocab import Vocabulary
 
-from .conftest import make_dataset, require_corpus
+from .conftest import corpus_dir, make_dataset, require_corpus
 
 # ---------------------------------------------------------------- splitting
 
@@ -111,7 +113,7 @@ def fake_corpus(tmp_path, text=b"one line\nanother line\nthird\nfourth\nfifth\n"
     source = tmp_path / "source.txt"
     source.write_bytes(text)
     file = corpora.CorpusFile("fake.txt", None, hashlib.sha256(text).hexdigest(), source.as_uri())
-    return dataclasses.replace(NAMED_CORPORA["timemachine"], name="fake", files=(file,))
+    return dataclasses.replace(NAMED_CORPORA["timemachine"], name="fake", files=(file,), embedded=False)
 
 
 def test_resolution_order_prefers_lmbench_data(tmp_path, monkeypatch):
@@ -228,7 +230,7 @@ def test_chinese_character_dataset():
 
 
 def test_vocabulary_min_freq_max_vocab_and_unk():
-    tokens = "a a a b b c <unk> </s>".split()
+    tokens = "a a a b b c <unk>".split()   # line ends are structural: not among the tokens
     vocab = Vocabulary.build(tokens, "</s>")
     assert vocab.itos == ["<unk>", "</s>", "a", "b", "c"]  # the corpus's own <unk> is the same token
     assert Vocabulary.build(tokens, "</s>", min_freq=2).itos == ["<unk>", "</s>", "a", "b"]
@@ -247,3 +249,149 @@ def test_vocabulary_is_built_from_train_only_and_fingerprinted():
     again = make_dataset(["a b"], ["a z"], ["z z"])
     assert again.stats["test"].sha256 == ds.stats["test"].sha256
     assert fingerprint(np.array([1, 2])) != fingerprint(np.array([2, 1]))
+
+
+# ---------------------------------------------------------------- the embedded timemachine
+
+
+def no_network(monkeypatch):
+    """Make any download attempt fail the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+    monkeypatch.setattr(corpora.urllib.request, "urlopen", refuse)
+
+
+def test_timemachine_loads_from_the_embedded_copy_with_no_network_or_environment(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    monkeypatch.delenv("LMBENCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)                       # no ./corpora here; LMBENCH_CACHE is an empty folder
+    raw = load_corpus("timemachine")
+    assert raw.source["found_in"] == "embedded" and raw.source["sha256_verified"] == {"timemachine.txt": True}
+    assert not raw.presplit and raw.source["split"] == "80/10/10"
+    assert sum(len(lines) for lines in raw.splits.values()) == 3221
+    assert raw.splits["train"][0] == "The Time Machine, by H. G. Wells [1898]"
+
+
+def test_embedded_timemachine_is_package_data_with_the_published_checksum():
+    import configparser
+    import fnmatch
+    import importlib.resources
+
+    shipped = importlib.resources.files("lmbench").joinpath("corpus_data", "timemachine.txt").read_bytes()
+    assert hashlib.sha256(shipped).hexdigest() == NAMED_CORPORA["timemachine"].files[0].sha256
+    setup = configparser.ConfigParser()
+    setup.read(Path(corpora.__file__).parents[1] / "setup.cfg")
+    patterns = setup["options.package_data"]["lmbench"].split()
+    assert any(fnmatch.fnmatch("corpus_data/timemachine.txt", p) for p in patterns)  # installed wheels ship it
+
+
+def test_data_folders_still_win_over_the_embedded_copy(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    (tmp_path / "timemachine").mkdir()
+    (tmp_path / "timemachine" / "timemachine.txt").write_bytes((corpora.embedded_dir() / "timemachine.txt").read_bytes())
+    monkeypatch.setenv("LMBENCH_DATA", str(tmp_path))
+    assert load_corpus("timemachine").source["found_in"] == "$LMBENCH_DATA"
+
+
+def test_timemachine_is_never_downloaded_when_the_embedded_copy_is_missing(tmp_path, monkeypatch):
+    no_network(monkeypatch)
+    monkeypatch.delenv("LMBENCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(corpora, "embedded_dir", lambda: None)
+    with pytest.raises(LmbenchError, match="copy shipped with lmbench is missing; reinstall lmbench or set LMBENCH_DATA"):
+        load_corpus("timemachine")
+
+
+def test_a_damaged_embedded_copy_is_refused_not_used(tmp_path, monkeypatch):
+    monkeypatch.delenv("LMBENCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "timemachine.txt").write_text("not the time machine\n" * 20)
+    monkeypatch.setattr(corpora, "embedded_dir", lambda: tmp_path / "pkg")
+    with pytest.raises(LmbenchError, match="shipped with lmbench .* is damaged .*reinstall lmbench"):
+        load_corpus("timemachine")
+
+
+# ---------------------------------------------------------------- token counts a run reports
+
+
+@pytest.mark.parametrize("name", list(NAMED_CORPORA))
+def test_stored_token_counts_equal_what_build_dataset_counts(name, monkeypatch, tmp_path):
+    corpus = NAMED_CORPORA[name]
+    if corpus.embedded:          # always testable: from the copy inside the package
+        monkeypatch.delenv("LMBENCH_DATA", raising=False)
+        monkeypatch.chdir(tmp_path)
+    else:
+        require_corpus(name)
+    raw = load_corpus(name)
+    ds = build_dataset(raw, Tokenizer(corpus.tokenizer, corpus.normalize))
+    assert {s: ds.stats[s].n_tokens for s in ("train", "valid", "test")} == corpus.split_tokens()
+
+
+def test_corpora_listing_shows_the_token_counts_a_run_reports(tmp_path, monkeypatch):
+    monkeypatch.delenv("LMBENCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    rows = {row["name"]: row for row in corpora.describe_corpora()}
+    tm = rows["timemachine"]
+    assert (tm["train_tokens"], tm["valid_tokens"], tm["test_tokens"]) == (140_521, 17_187, 16_093)
+    assert tm["tokenizer"] == "char, normalize=d2l" and tm["available"].startswith("yes (embedded")
+    assert (rows["ptb"]["train_tokens"], rows["ptb"]["test_tokens"]) == (929_589, 82_430)
+    assert rows["ptb"]["available"] == "no (downloads on first use)"
+
+
+# ---------------------------------------------------------------- split files: exact names, distinct files
+
+
+@pytest.mark.parametrize("filename, splits", [
+    ("ptb.train.txt", ["train"]), ("wiki.valid.tokens", ["valid"]), ("train.txt", ["train"]),
+    ("val.txt", ["valid"]), ("dev.txt", ["valid"]), ("en-validation.txt", ["valid"]), ("TEST.TXT", ["test"]),
+    ("my corpus_test-1.txt", ["test"]), ("training.txt", []), ("contest.txt", []), ("interval.txt", []),
+    ("README.md", []), ("train_test.txt", ["train", "test"]), ("valid.test.txt", ["valid", "test"]),
+])
+def test_split_words_match_only_as_whole_name_parts(filename, splits):
+    assert corpora.splits_named(filename) == splits
+
+
+def test_a_file_naming_two_splits_is_refused_not_used_twice(tmp_path):
+    # this directory used train_test.txt as both the train and the test file
+    (tmp_path / "train_test.txt").write_text("a b\n" * 5)
+    (tmp_path / "valid.txt").write_text("c d\n" * 5)
+    with pytest.raises(LmbenchError, match="train_test.txt names several splits \\(train and test\\); rename"):
+        load_corpus(str(tmp_path))
+
+
+def test_files_naming_no_split_are_ignored(tmp_path):
+    for name, text in [("train.txt", "a\n"), ("valid.txt", "b\n"), ("test.txt", "c\n"), ("README.md", "about\n"),
+                       ("contest.txt", "x\n")]:
+        (tmp_path / name).write_text(text)
+    assert load_corpus(str(tmp_path)).splits == {"train": ["a"], "valid": ["b"], "test": ["c"]}
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_splits_that_are_one_linked_file_are_refused(tmp_path, link):
+    (tmp_path / "train.txt").write_text("a b\n" * 5)
+    (tmp_path / "valid.txt").write_text("c d\n" * 5)
+    getattr(os, link if link == "symlink" else "link")(tmp_path / "train.txt", tmp_path / "test.txt")
+    with pytest.raises(LmbenchError, match="the train and test splits are the same file"):
+        load_corpus(str(tmp_path))
+
+
+def test_splits_with_identical_content_are_refused(tmp_path):
+    (tmp_path / "train.txt").write_text("a b\n" * 5)
+    (tmp_path / "valid.txt").write_text("a b\n" * 5)
+    (tmp_path / "test.txt").write_text("c d\n" * 5)
+    with pytest.raises(LmbenchError, match="the train and valid splits have identical content"):
+        load_corpus(str(tmp_path))
+
+
+def test_presplit_marks_corpora_that_come_with_their_own_splits(tmp_path, monkeypatch):
+    for name in ("train.txt", "valid.txt", "test.txt"):
+        (tmp_path / name).write_text(f"{name}\n")
+    assert load_corpus(str(tmp_path)).presplit
+    assert not load_corpus(str(tmp_path / "train.txt"), fractions=None).presplit
+    monkeypatch.delenv("LMBENCH_DATA", raising=False)
+    assert not load_corpus("timemachine").presplit
+    assert [NAMED_CORPORA[n].presplit for n in ("timemachine", "ptb", "wikitext-2")] == [False, True, True]
+    if corpus_dir("ptb"):
+        monkeypatch.setenv("LMBENCH_DATA", str(corpus_dir("ptb").parent))
+        assert load_corpus("ptb").presplit

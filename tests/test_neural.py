@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import io
+import json
 import math
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +21,12 @@ import torch
 
 from lmbench.errors import LmbenchError
 from lmbench.models.base import LanguageModel
-from lmbench.models.neural import (CELLS, NEURAL_MODELS, Architecture, DeepRecurrentLM, RecurrentLM,
-                                   stream_logprobs)
+from lmbench.models.neural import CELLS, Architecture, DeepRecurrentLM, RecurrentLM, stream_logprobs
+from lmbench.models.presets import NEURAL_PRESETS, resolve_class
 from lmbench.registry import load_model, resolve
 from lmbench.runner import RunConfig, run_benchmark
-from lmbench.seeding import seed_everything
-from lmbench.training import (LRSchedule, TrainConfig, random_batches, select_device, sequential_batches,
-                              train_network, training_stream)
+from lmbench.seeding import deterministic_kernels, seed_everything
+from lmbench.training import TrainConfig, select_device
 from lmbench.vocab import Vocabulary
 
 TEXT = ("the time traveller for so it will be convenient to speak of him\n"
@@ -25,6 +34,16 @@ TEXT = ("the time traveller for so it will be convenient to speak of him\n"
         "and his usually pale face was flushed and animated\n"
         "the fire burned brightly and the soft radiance of the incandescent lights\n")
 TINY = dict(hidden_size=12, num_steps=8, batch_size=4, epochs=1, progress=False)
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture
+def one_thread():
+    """Timing tests run torch on one thread: on a loaded 2-core machine, two spinning threads stall."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -118,12 +137,12 @@ def test_tied_output_layer_uses_the_embedding(data):
 # ---------------------------------------------------------------- every registry name trains
 
 
-@pytest.mark.parametrize("name", sorted(NEURAL_MODELS))
+@pytest.mark.parametrize("name", sorted(NEURAL_PRESETS))
 def test_every_registry_name_trains_one_epoch(data, name):
     vocab, train, valid, test = data
     overrides = {"hidden_size": 8, "num_steps": 8, "batch_size": 4, "epochs": 1, "progress": False,
                  "device": "cpu"}
-    if NEURAL_MODELS[name][1].get("embedding_size") is not None:
+    if NEURAL_PRESETS[name][1].get("embedding_size") is not None:
         overrides["embedding_size"] = 8
     model = resolve(name, overrides).build()
     model.check_params()
@@ -244,128 +263,45 @@ def test_generate_matches_the_history_rereading_definition(data, kwargs):
     assert np.array_equal(model.generate([], 4, greedy=True), LanguageModel.generate(model, [], 4, greedy=True))
 
 
-# ---------------------------------------------------------------- training loop
+# ---------------------------------------------------------------- training through the model
 
 
-def test_training_stream_starts_with_bos():
-    inputs, targets = training_stream(np.array([5, 6, 7]), bos_id=9, device=torch.device("cpu"))
-    assert inputs.tolist() == [9, 5, 6] and targets.tolist() == [5, 6, 7]
+def test_model_training_defaults_are_train_config_defaults():
+    """One source of defaults: every training argument defaults to TrainConfig's value, and get_params lists it."""
+    signature = inspect.signature(RecurrentLM.__init__).parameters
+    for field in dataclasses.fields(TrainConfig):
+        assert signature[field.name].default == field.default, field.name
+    assert RecurrentLM().train_config() == TrainConfig()
+    params = DeepRecurrentLM(lr=0.1, epochs=2).get_params()
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= set(params)
+    assert (params["lr"], params["epochs"], params["optimizer"]) == (0.1, 2, TrainConfig.optimizer)
 
 
-def test_sequential_batches_continue_each_stream():
-    stream = torch.arange(18)
-    batches = list(sequential_batches(stream, stream + 100, batch_size=3, num_steps=4, offset=0))
-    assert [x.shape for x, _ in batches] == [(4, 3), (2, 3)]
-    columns = torch.cat([x for x, _ in batches]).t()  # (B, L)
-    assert columns.tolist() == [list(range(0, 6)), list(range(6, 12)), list(range(12, 18))]
-    assert torch.equal(torch.cat([y for _, y in batches]), torch.cat([x for x, _ in batches]) + 100)
-    shifted = list(sequential_batches(stream, stream, batch_size=3, num_steps=4, offset=2))
-    assert torch.cat([x for x, _ in shifted]).t()[0].tolist() == [2, 3, 4, 5, 6]
+def test_time_budget_bounds_the_whole_fit_validation_included(one_thread):
+    """The scratch RNN scores one token per Python step, so one validation pass takes most of the budget.
 
-
-def test_random_batches_are_disjoint_whole_windows():
-    stream = torch.arange(50)
-    gen = torch.Generator().manual_seed(0)
-    batches = list(random_batches(stream, stream + 1, batch_size=4, num_steps=5, offset=3, generator=gen))
-    windows = torch.cat([x for x, _ in batches], dim=1).t()  # (W, T)
-    assert windows.shape == (9, 5) and [x.shape[1] for x, _ in batches] == [4, 4, 1]
-    assert sorted(w[0].item() for w in windows) == list(range(3, 48, 5))
-    assert all(torch.equal(w, torch.arange(w[0], w[0] + 5)) for w in windows)
-    assert torch.equal(torch.cat([y for _, y in batches], 1), torch.cat([x for x, _ in batches], 1) + 1)
-
-
-class Recorder(torch.nn.Module):
-    """Wraps a network and records what state each training batch starts from."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.calls = net, []
-
-    def forward(self, x, state=None):
-        if self.training:
-            h = state[0] if isinstance(state, tuple) else state
-            self.calls.append(None if h is None else (h.requires_grad, h.grad_fn is None))
-        return self.net(x, state)
-
-
-@pytest.mark.parametrize("sampling", ["sequential", "random"])
-def test_state_carried_and_detached_or_fresh(data, sampling):
-    vocab, train, _, _ = data
-    net = Recorder(CELLS["lstm"].build(Architecture(len(vocab), 8)))
-    config = TrainConfig(num_steps=8, batch_size=4, sampling=sampling, epochs=1, progress=False)
-    train_network(net, train, bos_id=vocab.bos_id, config=config, device=torch.device("cpu"))
-    assert len(net.calls) > 3 and net.calls[0] is None
-    if sampling == "random":
-        assert all(call is None for call in net.calls)
-    else:
-        assert all(call == (False, True) for call in net.calls[1:])  # carried, detached
-
-
-def test_best_weights_plateau_decay_and_early_stopping(data):
-    vocab, train, _, _ = data
-    net = CELLS["gru"].build(Architecture(len(vocab), 8))
-    scripted = iter([3.0, 2.0, 2.5, 2.6, 2.7, 2.8])
-    snapshots = []
-
-    def valid_nll():
-        snapshots.append({k: v.clone() for k, v in net.state_dict().items()})
-        return next(scripted)
-
-    config = TrainConfig(num_steps=8, batch_size=4, epochs=6, optimizer="adam", lr=0.01, lr_decay=0.5,
-                         patience=0, early_stopping=2, progress=False)
+    Before, the budget bounded training only: a 25 s budget gave a 105 s fit. Slack: 0.5 s.
+    """
+    rng = np.random.default_rng(0)
+    vocab = Vocabulary.build(list("abcdefghijklmnopqrst"), "\n")
+    train, valid = rng.integers(0, len(vocab), 2_000), rng.integers(0, len(vocab), 25_000)
     seed_everything(0)
-    log = train_network(net, train, bos_id=vocab.bos_id, config=config, device=torch.device("cpu"),
-                        valid_nll=valid_nll)
-    assert [r["epoch"] for r in log.rows] == [1, 2, 3, 4]
-    assert log.stopped_by == "early_stopping" and log.best_epoch == 2
-    assert log.best_valid_ppl == pytest.approx(math.exp(2.0))
-    assert [r["lr"] for r in log.rows] == [0.01, 0.01, 0.01, 0.005]
-    for name, value in net.state_dict().items():
-        assert torch.equal(value, snapshots[1][name])
-        assert not torch.equal(value, snapshots[3][name])
+    model = RecurrentLM(cell="rnn-scratch", hidden_size=16, epochs=1000, early_stopping=None, time_budget=1.5,
+                        progress=False, device="cpu")
+    start = time.perf_counter()
+    model.fit(train, valid, vocab=vocab)
+    assert time.perf_counter() - start <= 1.5 + 0.5
+    assert model.fitted_summary()["stopped_by"] == "time_budget"
 
 
-def test_without_validation_the_last_weights_and_the_initial_lr_are_kept(data):
-    vocab, train, _, _ = data
-    net = CELLS["lstm"].build(Architecture(len(vocab), 8))
-    config = TrainConfig(num_steps=8, batch_size=4, epochs=3, lr=0.5, early_stopping=1, progress=False)
-    log = train_network(net, train, bos_id=vocab.bos_id, config=config, device=torch.device("cpu"))
-    assert [r["lr"] for r in log.rows] == [0.5, 0.5, 0.5] and log.stopped_by == "epochs"
-    assert log.best_epoch is None and all(math.isnan(r["valid_ppl"]) for r in log.rows)
-
-
-def test_step_schedule_is_zaremba():
-    schedule = LRSchedule(TrainConfig(lr=1.0, lr_schedule="step", lr_decay=0.5, decay_start_epoch=4))
-    assert [schedule.lr_for_epoch(e) for e in range(1, 8)] == [1, 1, 1, 1, 0.5, 0.25, 0.125]
-    schedule.after_epoch(False)
-    assert schedule.lr_for_epoch(2) == 1
-
-
-def test_plateau_patience():
-    schedule = LRSchedule(TrainConfig(lr=1.0, lr_decay=0.1, patience=1))
-    lrs = []
-    for improved in (True, False, False, False, True, False, False):
-        schedule.after_epoch(improved)
-        lrs.append(schedule.lr_for_epoch(0))
-    assert lrs == pytest.approx([1, 1, 0.1, 0.1, 0.1, 0.1, 0.01])
-
-
-def test_time_budget_stops_training(data):
+def test_a_budget_shorter_than_one_batch_trains_one_batch_and_skips_validation(data):
     model = fitted(data, "lstm", epochs=50, time_budget=1e-6)
     curve = model.training_curve()
-    assert len(curve) == 1 and not curve[0]["complete"]
-    assert model.fitted_summary()["stopped_by"] == "time_budget"
-    assert model.fitted_summary()["best_epoch"] == 1  # the partial epoch was validated and kept
-
-
-def test_divergence_is_reported(data):
-    vocab, train, _, _ = data
-    net = CELLS["rnn"].build(Architecture(len(vocab), 8))
-    with torch.no_grad():
-        net.decoder.bias[0] = math.nan
-    config = TrainConfig(num_steps=8, batch_size=4, epochs=2, progress=False)
-    with pytest.raises(LmbenchError, match="training diverged in epoch 1"):
-        train_network(net, train, bos_id=vocab.bos_id, config=config, device=torch.device("cpu"))
+    assert len(curve) == 1 and not curve[0]["complete"] and curve[0]["train_tokens"] == 8 * 4
+    assert math.isnan(curve[0]["valid_ppl"])  # no time was left to validate
+    summary = model.fitted_summary()
+    assert summary["stopped_by"] == "time_budget" and summary["best_epoch"] is None
+    assert model.valid_use() == ""  # valid did not choose anything: its score is held out
 
 
 def test_min_train_tokens_is_enough_and_needed(data):
@@ -379,6 +315,223 @@ def test_min_train_tokens_is_enough_and_needed(data):
             assert model.training_curve()[0]["train_tokens"] >= 35
         with pytest.raises(LmbenchError, match="training split has"):
             model.fit(train[: need - 1], valid, vocab=vocab)
+
+
+# ---------------------------------------------------------------- presets (torch-free)
+
+
+def test_presets_module_imports_neither_torch_nor_the_networks():
+    """n-gram-only runs must not pay for torch: the presets table is plain data."""
+    path = Path(__file__).resolve().parents[1] / "lmbench" / "models" / "presets.py"
+    code = ("import importlib.util, sys\n"
+            f"spec = importlib.util.spec_from_file_location('lmbench.models.presets', {str(path)!r})\n"
+            "module = importlib.util.module_from_spec(spec)\n"
+            "spec.loader.exec_module(module)\n"
+            "print(len(module.NEURAL_PRESETS), sorted(m for m in sys.modules if m.startswith(('torch', 'lmbench'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"{len(NEURAL_PRESETS)} ['lmbench', 'lmbench.errors']"
+
+
+def test_every_preset_names_a_model_class_and_valid_parameters():
+    for name, (path, params, description) in NEURAL_PRESETS.items():
+        assert re.fullmatch(r"lmbench\.models\.neural:(Deep)?RecurrentLM", path), name
+        cls = resolve_class(path)
+        assert issubclass(cls, RecurrentLM) and resolve(name).cls is cls
+        cls(**params).check_params()
+        assert description and "\n" not in description
+
+
+def test_a_bad_class_path_is_a_one_line_error():
+    for path, message in [("lmbench.models.neural", "must look like"), ("lmbench.models.neural:Nope", "cannot load"),
+                          ("lmbench.nope:X", "cannot load")]:
+        with pytest.raises(LmbenchError, match=message):
+            resolve_class(path)
+
+
+# ---------------------------------------------------------------- initialization
+
+
+def uniform_stats(t: torch.Tensor) -> tuple[float, float, float]:
+    t = t.detach().double()
+    return float(t.abs().max()), float(t.std()), float(t.mean())
+
+
+def assert_uniform(t: torch.Tensor, bound: float, rel: float = 0.02) -> None:
+    """``t`` looks like U(-bound, bound): within the bound and reaching it, std bound / sqrt(3), mean 0."""
+    top, std, mean = uniform_stats(t)
+    assert bound * 0.98 < top <= bound
+    assert std == pytest.approx(bound / math.sqrt(3), rel=rel)
+    assert abs(mean) < 4 * bound / math.sqrt(3 * t.numel())
+
+
+@pytest.mark.parametrize("name", ["lstm-word", "lstm-word-medium"])
+def test_word_presets_initialize_like_the_pytorch_example(name):
+    """RNNModel.init_weights: encoder and decoder weights U(-0.1, 0.1), decoder bias 0, LSTM left at torch's U(-k, k)."""
+    params = NEURAL_PRESETS[name][1]
+    torch.manual_seed(0)
+    net = resolve(name).build()._build_network(vocab_size=2_000)
+    assert_uniform(net.embedding.weight, 0.1)
+    if params.get("tie_weights"):
+        assert net.decoder is None and torch.count_nonzero(net.decoder_bias) == 0
+    else:
+        assert_uniform(net.decoder.weight, 0.1)
+        assert torch.count_nonzero(net.decoder.bias) == 0
+    k = 1 / math.sqrt(params["hidden_size"])  # torch's LSTM default, not 0.1
+    for pname, p in net.rnn.named_parameters():
+        assert_uniform(p, k, rel=0.02 if p.dim() == 2 else 0.1)
+
+
+def test_zaremba_preset_initializes_every_parameter_uniformly():
+    torch.manual_seed(0)
+    net = resolve("lstm-zaremba-small").build()._build_network(vocab_size=2_000)
+    for pname, p in net.named_parameters():
+        assert_uniform(p, 0.1, rel=0.02 if p.dim() == 2 else 0.1)
+
+
+# ---------------------------------------------------------------- progress and environment
+
+
+class Terminal(io.StringIO):
+    """A stand-in for stderr on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_scoring_a_split_shows_a_bar_on_a_terminal_only(data, monkeypatch):
+    model = fitted(data, "lstm")
+    test = data[3]
+    expected = model.logprobs(test)
+    model.progress, model.label = True, "my-lstm"
+    for stream, progress, shown in [(Terminal(), True, True), (io.StringIO(), True, False),
+                                    (Terminal(), False, False)]:
+        monkeypatch.setattr(sys, "stderr", stream)
+        model.progress = progress
+        assert np.array_equal(model.logprobs(test), expected)
+        assert ("my-lstm scoring" in stream.getvalue()) is shown
+        assert bool(stream.getvalue()) is shown
+
+
+@pytest.mark.parametrize("label, shown", [("", "gru"), ("run-a/gru", "run-a/gru")])
+def test_epoch_lines_name_the_model_label_or_else_the_cell(data, capsys, label, shown):
+    vocab, train, valid, _ = data
+    model = tiny("gru", epochs=2, progress=True)
+    model.label = label
+    model.fit(train, valid, vocab=vocab)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[:2] for line in lines] == [[shown, "epoch 1/2"], [shown, "epoch 2/2"]]
+
+
+def test_environment_names_device_threads_cpu_and_torch(data):
+    model = fitted(data, "lstm", device="cpu")
+    env = model.environment()
+    assert env["device"] == "cpu" and env["torch"] == torch.__version__
+    assert env["torch_threads"] == torch.get_num_threads()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists() and "model name" in cpuinfo.read_text():
+        assert env["cpu"] == re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M).group(1).strip()
+    assert env["cpu"] and "cuda_device" not in env
+    json.dumps(env)  # plain values, for config.json
+
+
+# ---------------------------------------------------------------- seeds and deterministic kernels
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, True, "3", None])
+def test_seed_everything_rejects_seeds_numpy_cannot_take(seed):
+    with pytest.raises(LmbenchError, match=r"^seed must be a whole number in 0\.\.4294967295, got") as exc:
+        seed_everything(seed)
+    assert "\n" not in str(exc.value)
+
+
+def test_seed_everything_accepts_the_whole_range_and_repeats():
+    for seed in (0, 2**32 - 1, np.int64(7)):
+        seed_everything(seed)
+        first = (np.random.rand(), torch.rand(()).item())
+        seed_everything(seed)
+        assert (np.random.rand(), torch.rand(()).item()) == first
+
+
+def determinism_flags() -> tuple:
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+def test_deterministic_kernels_are_scoped_to_the_block(monkeypatch):
+    """The CUDA settings hold inside the block only, are undone after an exception, and CPU changes nothing."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = determinism_flags()
+    with pytest.raises(KeyError):
+        with deterministic_kernels(torch.device("cuda")):
+            assert determinism_flags() == (True, True, True, False, ":4096:8")
+            raise KeyError("inside")
+    assert determinism_flags() == before
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # the user's own setting is kept
+    with deterministic_kernels(torch.device("cuda")):
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    with deterministic_kernels(torch.device("cpu")):
+        assert determinism_flags() == (*before[:4], ":16:8")
+
+
+@needs_cuda
+def test_cuda_training_is_repeatable_with_the_same_seed(data):
+    """Deterministic kernels make two same-seed CUDA fits agree; tolerance 1e-6 nats per token, in case an op
+    with only a nondeterministic CUDA kernel ran (it warns under warn_only instead of failing)."""
+    test = data[3]
+    options = {"device": "cuda", "epochs": 2, "embedding_size": 6, "num_layers": 2, "dropout": 0.3}
+    a = fitted(data, "lstm", seed=3, **options).logprobs(test)
+    b = fitted(data, "lstm", seed=3, **options).logprobs(test)
+    c = fitted(data, "lstm", seed=4, **options).logprobs(test)
+    assert np.abs(a - b).max() <= 1e-6
+    assert np.abs(a - c).max() > 1e-3
+
+
+@needs_cuda
+def test_cuda_fit_leaves_global_determinism_settings_as_they_were(data):
+    before = determinism_flags()
+    model = fitted(data, "gru", device="cuda")
+    model.logprobs(data[3])
+    assert determinism_flags() == before
+    env = model.environment()
+    assert env["device"].startswith("cuda") and env["cuda_device"] == torch.cuda.get_device_name()
+    assert env["cuda_deterministic"] is True
+
+
+# ---------------------------------------------------------------- checkpoints that do not fit
+
+
+def saved_payload(data, tmp_path) -> dict:
+    fitted(data, "lstm").save(tmp_path / "m.pt")
+    return torch.load(tmp_path / "m.pt", weights_only=True)
+
+
+def test_checkpoint_with_other_shapes_is_a_one_line_error(data, tmp_path):
+    payload = saved_payload(data, tmp_path)
+    payload["params"]["hidden_size"] = 10  # the file's tensors are 12 wide
+    torch.save(payload, tmp_path / "bad.pt")
+    n_in = len(data[0]) + 1
+    with pytest.raises(LmbenchError, match=re.escape(f"rnn.weight_ih_l0 is (48, {n_in}) in the checkpoint, "
+                                                     f"(40, {n_in}) in the network")) as exc:
+        load_model(tmp_path / "bad.pt")
+    assert "\n" not in str(exc.value) and "and 2 more" in str(exc.value)  # 5 tensors differ, 3 named
+
+
+def test_checkpoint_with_missing_or_unexpected_tensors_is_a_one_line_error(data, tmp_path):
+    payload = saved_payload(data, tmp_path)
+    payload["params"]["num_layers"] = 2
+    torch.save(payload, tmp_path / "deeper.pt")
+    with pytest.raises(LmbenchError, match=r"do not match .*: missing rnn\.weight_ih_l1, rnn\.weight_hh_l1, "
+                                           r"rnn\.bias_ih_l1 and 1 more"):
+        load_model(tmp_path / "deeper.pt")
+    network = dict(payload["state"]["network"])
+    model = load_model(tmp_path / "m.pt")
+    with pytest.raises(LmbenchError, match=r"unexpected extra\.weight; decoder\.bias is a list, not a tensor"):
+        model.load_state_dict({**payload["state"], "network": {**network, "extra.weight": torch.zeros(1),
+                                                               "decoder.bias": [0.0]}})
+    with pytest.raises(LmbenchError, match="holds no network weights"):
+        model.load_state_dict({"curve": [], "summary": {}})
 
 
 # ---------------------------------------------------------------- parameters and devices
@@ -404,6 +557,9 @@ def test_min_train_tokens_is_enough_and_needed(data):
     ({"cell": "rnn-scratch", "embedding_size": 8}, "supports only embedding_size=None"),
     ({"device": "tpu"}, "unknown device 'tpu'"),
     ({"early_stopping": 0}, "early_stopping"),
+    ({"init": "xavier"}, "unknown init 'xavier'"),
+    ({"init": "embedding-output", "embedding_size": 8}, "needs init_scale .* and an embedding"),
+    ({"init": "embedding-output", "init_scale": 0.1}, "needs init_scale .* and an embedding"),
 ])
 def test_invalid_parameters(params, message):
     with pytest.raises(LmbenchError, match=message):
@@ -419,7 +575,7 @@ def test_deep_models_need_two_layers():
 
 
 def test_registry_defaults_are_valid():
-    for name in NEURAL_MODELS:
+    for name in NEURAL_PRESETS:
         resolve(name).build().check_params()
     zaremba = resolve("lstm-zaremba-small").params
     assert (zaremba["num_layers"], zaremba["hidden_size"], zaremba["batch_size"], zaremba["num_steps"]) == (2, 200, 20, 20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -11,9 +12,9 @@ import pytest
 from lmbench.corpora import load_corpus
 from lmbench.data import build_dataset
 from lmbench.errors import LmbenchError
-from lmbench.models.ngram import MLE, AddK
+from lmbench.models.ngram import MAX_ORDER, MLE, AddK
 from lmbench.models.ngram_counts import NGramCounts, pad_lines
-from lmbench.registry import load_model
+from lmbench.registry import load_model, resolve
 from lmbench.tokenize import Tokenizer
 
 from .conftest import make_dataset, random_lines, require_corpus
@@ -218,6 +219,37 @@ def test_bad_parameters_are_one_line_errors():
         MLE(order=0).check_params()
     with pytest.raises(LmbenchError, match="k must be a number > 0"):
         AddK(order=2, k=-1).check_params()
+
+
+@pytest.mark.parametrize("k", [math.inf, -math.inf, math.nan, json.loads("Infinity"), True, "1"],
+                         ids=["inf", "-inf", "nan", "json-Infinity", "bool", "str"])
+def test_add_k_refuses_non_finite_k(k):
+    """``--set bigram-add1.k=Infinity`` parses (JSON) to float inf; it must not reach fit."""
+    with pytest.raises(LmbenchError, match=r"k must be a number > 0 \(finite"):
+        resolve("bigram-add1", {"k": k}).build().check_params()
+
+
+@pytest.mark.parametrize("cls", [MLE, AddK])
+def test_huge_order_fails_before_any_data_is_touched(tiny_dataset, cls):
+    """order 10**9 would allocate per-order tables (MemoryError) if it got past check_params."""
+    ds = tiny_dataset
+    with pytest.raises(LmbenchError, match=f"order must be at most {MAX_ORDER}, got 1000000000;.*infinity-gram"):
+        cls(order=10**9).fit(ds.splits["train"], vocab=ds.vocab)
+    with pytest.raises(LmbenchError, match=f"at most {MAX_ORDER}"):
+        resolve(f"{10**30}gram").build().check_params()
+    with pytest.raises(LmbenchError, match="whole number"):
+        cls(order=3.0).check_params()
+
+
+def test_order_at_the_cap_equals_the_longest_useful_order(tiny_dataset):
+    """Lines of at most 9 tokens + end of line: no context is longer than 10 tokens, so order 64 = order 11."""
+    ds, test = tiny_dataset, tiny_dataset.splits["test"]
+    capped = AddK(order=MAX_ORDER, k=0.5).fit(ds.splits["train"], vocab=ds.vocab)
+    longest = AddK(order=11, k=0.5).fit(ds.splits["train"], vocab=ds.vocab)
+    np.testing.assert_array_equal(capped.logprobs(test), longest.logprobs(test))
+    assert capped.n_params == longest.n_params
+    with pytest.raises(LmbenchError, match=f"at most {MAX_ORDER}, got {MAX_ORDER + 1}"):
+        AddK(order=MAX_ORDER + 1, k=0.5).check_params()
 
 
 def test_save_load_round_trip(tmp_path, tiny_dataset):

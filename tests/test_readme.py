@@ -27,3 +27,12 @@ def test_main_command_names_registered_models():
     models = re.search(r"--models (\S+)", main).group(1).split(",")
     for name in models:
         lookup(name)  # raises for an unknown name
+
+
+def test_the_readme_python_example_runs(tmp_path, monkeypatch):
+    """The notebook-style example of the README's Python API section is executed as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Python API", 1)[1]
+    code = re.search(r"```python\n(.*?)\n```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})

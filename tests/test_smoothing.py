@@ -46,10 +46,15 @@ def hand():
     return make_dataset(*HAND)
 
 
+def token_id(ds, word: str) -> int:
+    """Id of a word of the hand-worked examples; ``</s>`` is the end of line (structural, not in ``stoi``)."""
+    return ds.vocab.eos_id if word == "</s>" else ds.vocab.stoi[word]
+
+
 def by_hand(model, ds, context: str, word: str) -> float:
     """P(word | context) from next_logprobs, the context given as words of one line."""
-    history = np.array([ds.vocab.stoi[w] for w in context.split()], dtype=np.int64)
-    return math.exp(model.next_logprobs(history)[ds.vocab.stoi[word]])
+    history = np.array([token_id(ds, w) for w in context.split()], dtype=np.int64)
+    return math.exp(model.next_logprobs(history)[token_id(ds, word)])
 
 
 def test_hand_vocabulary(hand):
@@ -549,6 +554,44 @@ def test_bad_parameters_are_one_line_errors():
     for model, message in cases:
         with pytest.raises(LmbenchError, match=message):
             model.check_params()
+
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize("model, message", [
+    (KneserNey(order=2, discounts=INF), r"must be in \(0, 1\], got inf"),
+    (KneserNey(order=2, discounts=NAN), r"must be in \(0, 1\], got nan"),
+    (KneserNey(order=2, discounts=[(0.5, NAN, 1.5), 0.5]), r"D2 for order 1 must be in \(0, 2\], got nan"),
+    (AbsoluteDiscount(order=2, discount=[0.5, INF]), r"order 2 must be in \(0, 1\], got inf"),
+    (JelinekMercer(order=2, lambdas=[NAN, 0.5]), r"numbers in \[0, 1\)"),
+    (JelinekMercer(order=2, tol=INF), "tol must be a finite number > 0"),
+    (JelinekMercer(order=2, tol=NAN), "tol must be a finite number > 0"),
+    (StupidBackoff(order=2, alpha=NAN), r"alpha must be a number in \(0, 1\]"),
+    (StupidBackoff(order=2, alpha=INF), r"alpha must be a number in \(0, 1\]"),
+    (Katz(order=2, k=INF), "whole number >= 2"),
+], ids=lambda x: x if isinstance(x, str) else type(x).__name__)
+def test_non_finite_hyperparameters_are_refused(model, message):
+    """NaN passes no comparison and inf passes every "> 0": each must be refused, not fitted."""
+    with pytest.raises(LmbenchError, match=message):
+        model.check_params()
+
+
+@pytest.mark.parametrize("cls", [KneserNey, WittenBell, AbsoluteDiscount, Katz, JelinekMercer, StupidBackoff])
+def test_huge_order_fails_in_fit_before_counting(tiny_dataset, cls):
+    ds = tiny_dataset
+    with pytest.raises(LmbenchError, match="order must be at most 64, got 1000000000"):
+        cls(order=10**9).fit(ds.splits["train"], ds.splits["valid"], vocab=ds.vocab)
+
+
+def test_sizes_that_would_allocate_huge_tables_are_refused():
+    """Katz's k sizes its counts-of-counts tables, Jelinek-Mercer's buckets its lambda table."""
+    with pytest.raises(LmbenchError, match="Katz k .* at most 1000, got 1000000000"):
+        Katz(order=2, k=10**9).check_params()
+    with pytest.raises(LmbenchError, match="buckets must be a whole number from 1 to 64"):
+        JelinekMercer(order=2, buckets=10**9).check_params()
+    Katz(order=2, k=1000).check_params()
+    JelinekMercer(order=2, buckets=64).check_params()
 
 
 def test_registry_suffixes():

@@ -98,6 +98,7 @@ class BackoffNGram(NGramModel):
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        self.check_params()  # a checkpoint's parameters are input like any other
         for key in self.fitted_keys:
             setattr(self, key, state[key])
         self.counts_ = NGramCounts.from_state(state, self.order, len(self.vocab_))

@@ -10,19 +10,96 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import math
+import os
+import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import LmbenchError
 from ..textio import atomic_write_bytes
 from ..vocab import Vocabulary
 
-FORMAT = "lmbench-model/1"
+#: checkpoints of arrays and plain values (every n-gram model), written and read without torch: an
+#: uncompressed zip (a valid ``.npz``) of a JSON header :data:`HEADER_MEMBER` and one ``<key>.npy`` per array.
+FORMAT = "lmbench-model/2"
+#: checkpoints written with ``torch.save`` (tensors and plain values): states holding tensors (neural models),
+#: and every checkpoint of lmbench before :data:`FORMAT`.
+TORCH_FORMAT = "lmbench-model/1"
+HEADER_MEMBER = "lmbench-model.json"
+#: JSON has no tuples: a tuple is written as {"$tuple": [...]} so that parameters come back unchanged.
+_TUPLE_TAG = "$tuple"
+
+
+def _plain(value):
+    """A JSON-ready copy of a plain value (None, bool, number, str, list, tuple, dict with str keys).
+
+    Raises:
+        TypeError: for anything else (a tensor, an object): such a state needs torch.save.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic) and value.dtype != object:
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return {_TUPLE_TAG: [_plain(v) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value) and set(value) != {_TUPLE_TAG}:
+        return {k: _plain(v) for k, v in value.items()}
+    raise TypeError(f"not a plain value: {type(value).__name__}")
+
+
+def _untag(obj: dict):
+    return tuple(obj[_TUPLE_TAG]) if set(obj) == {_TUPLE_TAG} else obj
+
+
+def _zip_checkpoint(payload: dict) -> bytes:
+    """A :data:`FORMAT` checkpoint of a payload; TypeError if a non-array value of it is not plain."""
+    arrays = {key: payload["state"][key] for key in payload["numpy_keys"]}
+    header = {**payload, "format": FORMAT,
+              "state": {k: v for k, v in payload["state"].items() if k not in arrays}}
+    text = json.dumps(_plain(header))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(HEADER_MEMBER, text)
+        for key, array in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _torch_checkpoint(payload: dict) -> bytes:
+    """A :data:`TORCH_FORMAT` checkpoint (``torch.save`` of tensors and plain values, arrays as tensors)."""
+    import torch
+
+    state = dict(payload["state"])
+    for key in payload["numpy_keys"]:
+        state[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
+    buffer = io.BytesIO()
+    torch.save({**payload, "format": TORCH_FORMAT, "state": state}, buffer)
+    return buffer.getvalue()
+
+
+def payload_from_zip(archive: zipfile.ZipFile) -> dict:
+    """The payload of an open :data:`FORMAT` checkpoint: its header with the arrays put back in ``state``.
+
+    Arrays are read with ``allow_pickle=False``; nothing in the file is executed. Raises ValueError,
+    KeyError or zipfile.BadZipFile for a damaged file (:func:`lmbench.registry.load_model` reports them).
+    """
+    payload = json.loads(archive.read(HEADER_MEMBER), object_hook=_untag)
+    if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
+        raise ValueError("the header is not a checkpoint header")
+    for key in payload.get("numpy_keys", []):
+        with archive.open(f"{key}.npy") as member:
+            payload["state"][key] = np.lib.format.read_array(member, allow_pickle=False)
+    return payload
 
 
 @dataclass(frozen=True)
@@ -162,6 +239,27 @@ class LanguageModel(ABC):
         self._check_fitted()
         return eval_result(self.logprobs(np.asarray(ids)))
 
+    def score_text(self, text: str, tokenizer=None):
+        """Score new text the way a held-out split is scored (KenLM's ``query``).
+
+        Args:
+            text: lines separated by newlines.
+            tokenizer: how to tokenize it; None: the tokenizer of the run that fitted the model
+                (``tokenizer_``, set by the runner and by ``lmbench.load_run(...).model(name)``).
+
+        Returns:
+            :class:`lmbench.textscore.TextScores`: per-token log-probabilities, OOV flags, per-line
+            totals (``.lines()``), ``.per_token()`` and ``.perplexity``.
+        """
+        from ..textscore import score_text
+
+        self._check_fitted()
+        tokenizer = tokenizer or getattr(self, "tokenizer_", None)
+        if tokenizer is None:
+            raise LmbenchError("this model does not know its run's tokenizer; pass tokenizer=lmbench.Tokenizer(...) "
+                               "or load it with lmbench.load_run(DIR).model(NAME)")
+        return score_text(self, tokenizer, text)
+
     def perplexity(self, ids: np.ndarray) -> float:
         return self.evaluate(ids).perplexity
 
@@ -203,25 +301,30 @@ class LanguageModel(ABC):
         return {name: getattr(self, name) for name in names}
 
     def save(self, path: str | Path) -> None:
-        """Save config, vocabulary and fitted state (a state dict, never a pickled object)."""
+        """Save config, vocabulary and fitted state as a checkpoint (a state dict, never a pickled object).
+
+        A state of arrays and plain values (every n-gram model) is written without torch, as
+        :data:`FORMAT`; a state holding tensors (neural models) with ``torch.save``, as
+        :data:`TORCH_FORMAT`. Both are read by :func:`lmbench.registry.load_model`; the file name is free.
+        """
         self._check_fitted()
         state = self.state_dict()
-        numpy_keys = [key for key, value in state.items() if isinstance(value, np.ndarray)]
-        for key in numpy_keys:
-            state[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
-        payload = {"format": FORMAT, "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                   "params": self.get_params(), "vocab": self.vocab_.to_list(), "state": state,
-                   "numpy_keys": numpy_keys}
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        atomic_write_bytes(path, buffer.getvalue())
+        numpy_keys = [key for key, value in state.items()
+                      if isinstance(key, str) and isinstance(value, np.ndarray) and value.dtype != object]
+        payload = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "params": self.get_params(),
+                   "vocab": self.vocab_.to_list(), "state": state, "numpy_keys": numpy_keys}
+        try:
+            data = _zip_checkpoint(payload)
+        except TypeError:  # tensors or other objects in the state: only torch can store them
+            data = _torch_checkpoint(payload)
+        atomic_write_bytes(path, data)
 
     @classmethod
     def from_payload(cls, payload: dict) -> "LanguageModel":
-        """Rebuild a saved model of this class (see :func:`lmbench.registry.load_model`)."""
+        """Rebuild a saved model of this class from a checkpoint's payload (see :func:`lmbench.registry.load_model`)."""
         model = cls(**payload["params"])
         model.vocab_ = Vocabulary(list(payload["vocab"]))
-        state = {k: (v.numpy() if k in payload["numpy_keys"] else v) for k, v in payload["state"].items()}
+        state = {k: (np.asarray(v) if k in payload["numpy_keys"] else v) for k, v in payload["state"].items()}
         model.load_state_dict(state)
         return model
 

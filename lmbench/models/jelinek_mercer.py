@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import LmbenchError
 from .interpolated import InterpolatedNGram
+from .ngram import is_finite_number, is_whole
 from .ngram_counts import take
 
 #: lambdas are kept inside [0, 1 - LAMBDA_MARGIN] so that every lower order keeps some weight.
 LAMBDA_MARGIN = 1e-4
+#: the most context-count buckets: bucket b holds counts 2^b <= c(h) < 2^(b+1), and counts are 64-bit.
+MAX_BUCKETS = 64
 
 
 class JelinekMercer(InterpolatedNGram):
@@ -37,7 +38,7 @@ class JelinekMercer(InterpolatedNGram):
         order: n-gram order.
         lambdas: None (EM on valid), or ``order`` numbers in [0, 1): lambda_1 (unigram vs uniform)
             .. lambda_n, one per order (no buckets).
-        buckets: number of context-count buckets per order for EM (>= 1).
+        buckets: number of context-count buckets per order for EM (1 to 64).
         max_iter: EM iterations at most.
         tol: stop when the valid log-likelihood per token improves by less than this (nats).
     """
@@ -53,16 +54,17 @@ class JelinekMercer(InterpolatedNGram):
 
     def check_params(self):
         super().check_params()
-        if not _whole(self.buckets) or self.buckets < 1:
-            raise LmbenchError(f"Jelinek-Mercer buckets must be a whole number >= 1, got {self.buckets!r}")
-        if not _whole(self.max_iter) or self.max_iter < 1:
+        if not is_whole(self.buckets) or not 1 <= self.buckets <= MAX_BUCKETS:
+            raise LmbenchError(f"Jelinek-Mercer buckets must be a whole number from 1 to {MAX_BUCKETS} (bucket b "
+                               f"holds context counts from 2^b; 64-bit counts need no more), got {self.buckets!r}")
+        if not is_whole(self.max_iter) or self.max_iter < 1:
             raise LmbenchError(f"Jelinek-Mercer max_iter must be a whole number >= 1, got {self.max_iter!r}")
-        if not isinstance(self.tol, numbers.Real) or not self.tol > 0:
-            raise LmbenchError(f"Jelinek-Mercer tol must be a number > 0, got {self.tol!r}")
+        if not is_finite_number(self.tol) or not self.tol > 0:
+            raise LmbenchError(f"Jelinek-Mercer tol must be a finite number > 0, got {self.tol!r}")
         if self.lambdas is not None:
             values = self.lambdas
             if (isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != self.order
-                    or not all(isinstance(x, numbers.Real) and not isinstance(x, bool) and 0 <= x < 1 for x in values)):
+                    or not all(is_finite_number(x) and 0 <= x < 1 for x in values)):
                 raise LmbenchError(f"Jelinek-Mercer lambdas must be a list of {self.order} numbers in [0, 1) "
                                    f"(one per order, unigram first), got {values!r}")
 
@@ -155,7 +157,3 @@ class JelinekMercer(InterpolatedNGram):
         return {"lambdas": [round(float(x), 6) for x in lam[:, 0]] if lam.shape[1] == 1
                 else [[round(float(x), 6) for x in row] for row in lam],
                 "lambdas_tuned_on_valid": bool(self.lambdas_tuned_), "em_iterations": int(self.em_iterations_)}
-
-
-def _whole(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)

