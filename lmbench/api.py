@@ -62,7 +62,7 @@ def zipf(source, **options):
 
     Keyword options: tokenizer, normalize, max_n, min_count, top, encoding (as ``lmbench zipf``).
     """
-    from .zipf import zipf_tables
+    from .zipf_law import zipf_tables
 
     if not isinstance(source, str) or not source:
         raise LmbenchError("zipf needs a corpus name, a file path or a non-empty text")

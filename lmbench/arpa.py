@@ -95,9 +95,18 @@ def unescape_token(word: str) -> str:
 
 
 def arpa_words(vocab: Vocabulary) -> list[str]:
-    """ARPA spelling of every id of a vocabulary, ``<s>`` (id V) last."""
+    """ARPA spelling of every id of a vocabulary, ``<s>`` (id V) last.
+
+    Raises:
+        LmbenchError: an ordinary word is spelled ``<s>`` or ``</s>``, which ARPA reserves for the
+            sentence markers (the file would list that word twice).
+    """
     words = [escape_token(tok) for tok in vocab.itos]
     words[vocab.eos_id] = EOS_WORD
+    clash = [w for i, w in enumerate(words) if w in (BOS_WORD, EOS_WORD) and i != vocab.eos_id]
+    if clash:
+        raise LmbenchError(f"the vocabulary has an ordinary word spelled {clash[0]}, which ARPA reserves for its "
+                           f"sentence marker; replace that word in the corpus text to export this model")
     return words + [BOS_WORD]
 
 
@@ -437,8 +446,8 @@ class ArpaModel(LanguageModel):
             raise LmbenchError(f"ARPA file not found: {self.path}; check the path given after arpa:")
         if not path.is_file():
             raise LmbenchError(f"ARPA file {self.path} is not a regular file; give an .arpa or .arpa.gz file")
-        if not isinstance(self.unk_word, str) or not self.unk_word:
-            raise LmbenchError(f"ArpaModel unk_word must be a word, got {self.unk_word!r}")
+        if not isinstance(self.unk_word, str) or not self.unk_word or self.unk_word in (BOS_WORD, EOS_WORD):
+            raise LmbenchError(f"ArpaModel unk_word must be a word other than <s> and </s>, got {self.unk_word!r}")
 
     def fit(self, train_ids=None, valid_ids=None, *, vocab: Vocabulary) -> "ArpaModel":
         self.check_params()
@@ -462,16 +471,17 @@ class ArpaModel(LanguageModel):
     def not_comparable_reason(self) -> str:
         if self.comparable:
             return ""
-        return (f"{self.n_missing_} of the run's {len(self.vocab_)} vocabulary tokens are not in the ARPA file and "
-                f"share its <unk> probability with other tokens, so its scores are not a distribution over the "
-                f"run's vocabulary")
+        return (f"{self.n_shared_} of the run's {len(self.vocab_)} vocabulary tokens share an ARPA word with another "
+                f"token ({self.n_missing_} are not in the file and are scored with its <unk> probability), so its "
+                f"scores are not a distribution over the run's vocabulary")
 
     # ------------------------------------------------------------ vocabulary mapping
 
     def _map_vocab(self) -> None:
         """Map every run token id (and ``<s>``) to an ARPA word id: missing words to ``<unk>``, else -1."""
         tables, vocab = self.tables_, self.vocab_
-        wanted = list(vocab.itos)                       # the tables hold unescaped words
+        # the tables hold unescaped words; an ordinary word spelled </s> is not the file's end of sentence
+        wanted = [None if w == EOS_WORD else w for w in vocab.itos]
         wanted[vocab.eos_id] = EOS_WORD
         wanted[vocab.unk_id] = unescape_token(self.unk_word)
         mapped = np.array([tables.index.get(w, -1) for w in wanted] + [len(tables.words)], dtype=np.int64)

@@ -181,7 +181,7 @@ def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
     """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
     from .corpora import load_corpus
     from .tokenize import Tokenizer
-    from .zipf import format_fits, whole_text, write_zipf
+    from .zipf_law import format_fits, whole_text, write_zipf
 
     raw = load_corpus(corpus, fractions=None, encoding=encoding)
     dataset = whole_text(raw, Tokenizer(tokenizer or raw.tokenizer, normalize or raw.normalize))
@@ -316,9 +316,10 @@ def corpora_command():
     click.echo(pd.DataFrame(describe_corpora()).to_string(index=False))
     click.echo("")
     click.echo(pd.DataFrame(describe_nltk_corpora()).to_string(index=False))
-    click.echo("\nNamed corpora are looked for in $LMBENCH_DATA/<name>/, ./corpora/<name>/, the user cache, "
-               "then downloaded (sha256-checked); timemachine ships with lmbench. Any text file or "
-               "train/valid/test directory works as --corpus PATH.")
+    click.echo("\nNamed corpora are looked for in $LMBENCH_DATA/<name>/, ./corpora/<name>/ and the user cache; "
+               "timemachine then falls back to the copy shipped with lmbench (never downloaded), ptb and "
+               "wikitext-2 are downloaded (sha256-checked). Token counts are those a run reports (default "
+               "tokenizer and split). Any text file or train/valid/test directory works as --corpus PATH.")
 
 
 cli.add_command(corpora_command, "list")

@@ -31,7 +31,7 @@ from .models.base import FORMAT, HEADER_MEMBER, TORCH_FORMAT, LanguageModel, pay
 from .models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from .models.jelinek_mercer import JelinekMercer
 from .models.katz import Katz
-from .models.ngram import MLE, AddK
+from .models.ngram import MAX_ORDER, MLE, AddK
 from .models.presets import NEURAL_PRESETS, resolve_class
 from .models.stupid_backoff import StupidBackoff
 
@@ -79,7 +79,8 @@ NGRAM_SMOOTHING: dict[str, Family] = {
 
 #: prefix of model names that load an ARPA file: ``arpa:path/to/model.arpa``.
 ARPA_PREFIX = "arpa:"
-ARPA_MODEL = Family("lmbench.arpa:ArpaModel", {}, "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)")
+ARPA_MODEL = Family("lmbench.arpa:ArpaModel", {},
+                    "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)")
 
 #: models with a fixed name (neural models join this table).
 NAMED_MODELS: dict[str, Family] = {}
@@ -126,7 +127,7 @@ def lookup(name: str) -> tuple[type, dict]:
         family = NGRAM_SMOOTHING[match["smoothing"] or ""]
         return family.cls, {"order": order, **family.params}
     raise unknown_name_error("model", name, available_names(),
-                             hint="any order works (7gram, 8gram-add1, ...); see `lmbench models`")
+                             hint=f"any order up to {MAX_ORDER} works (7gram, 8gram-add1, ...); see `lmbench models`")
 
 
 def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
@@ -204,7 +205,10 @@ def checkpoint_class(name, path) -> type:
     classes = model_classes()
     module = str(name).rpartition(".")[0]
     if name not in classes and module in model_modules():
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # e.g. a neural model's module without torch installed
+            raise LmbenchError(f"{path} holds a {name} model, which needs {exc.name or module}: {exc}") from None
         classes = model_classes()
     if name not in classes:
         raise LmbenchError(f"{path} holds an unknown model class {name!r}; it was saved by another version of "

@@ -263,10 +263,11 @@ class Run:
         except KeyboardInterrupt:
             self.status = "interrupted"
             raise
-        except OSError as exc:
+        except (OSError, LmbenchError) as exc:  # writing results failed (disk full, folder removed, ...)
             self.status = "failed"
-            raise LmbenchError(f"cannot write results in {self.out} ({exc.strerror or exc}); "
-                               f"free some space or choose another --out; finished rows are kept") from None
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise LmbenchError(f"cannot write results in {self.out} ({reason}); free some space or choose "
+                               f"another --out; finished rows are kept") from None
         finally:
             self._finalize()
         return RunResult(self.out)
@@ -277,8 +278,8 @@ class Run:
             if self.table.rows:
                 self._analyse()
             self._write_config()
-        except OSError as exc:
-            self.echo(f"lmbench: warning: could not finish writing {self.out} ({exc.strerror or exc})")
+        except (OSError, LmbenchError) as exc:
+            self.echo(f"lmbench: warning: could not finish writing {self.out} ({exc})")
         finally:
             self.out = self.output.finish(self.status == "complete")
 

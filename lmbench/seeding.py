@@ -1,16 +1,23 @@
-"""Reproducibility: the one place where random seeds are set and deterministic kernels are chosen."""
+"""Reproducibility: the one place where random seeds are set and deterministic kernels are chosen.
+
+Importing this module imports no torch (an n-gram-only run never loads it): torch is used only if
+it is already imported, which every neural model class does when it is looked up.
+"""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import torch
 
 from .errors import LmbenchError
+
+if TYPE_CHECKING:
+    import torch
 
 #: seeds are what every generator seeded here accepts: NumPy's legacy seeding takes 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
@@ -27,7 +34,11 @@ def check_seed(seed) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and every CUDA device) so a run is repeatable.
+    """Seed Python, NumPy and, if it is imported, PyTorch (CPU and every CUDA device) so a run is repeatable.
+
+    torch is seeded only when some module has imported it already (looking up a neural model class
+    does, and the runner looks every model up before seeding); import the model classes first when
+    seeding by hand.
 
     Raises:
         LmbenchError: ``seed`` is not a whole number in 0 .. 2**32 - 1.
@@ -35,7 +46,9 @@ def seed_everything(seed: int) -> None:
     seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)  # seeds the CUDA generators too
+    torch_module = sys.modules.get("torch")
+    if torch_module is not None:
+        torch_module.manual_seed(seed)  # seeds the CUDA generators too
 
 
 @contextmanager
@@ -60,6 +73,8 @@ def deterministic_kernels(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
+    import torch
+
     cudnn = torch.backends.cudnn
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
              cudnn.deterministic, cudnn.benchmark)

@@ -167,7 +167,7 @@ def test_unknown_words_and_the_unk_word_option(kenlm_file):
     model = ArpaModel(str(kenlm_file)).fit(None, vocab=ds.vocab)
     summary = model.fitted_summary()
     assert summary["vocab_tokens_missing"] == 1 and summary["missing_examples"] == ["d"]
-    assert not model.comparable and "not in the ARPA file" in model.not_comparable_reason
+    assert not model.comparable and "are not in the file" in model.not_comparable_reason
     # <s> d: not listed: bow(<s>) + P(<unk>)
     assert model.logprobs(ds.splits["test"])[0] == pytest.approx((-0.3 - 1.5) * math.log(10))
     # unk_word: the run's <unk> stands for the file's "c" (e.g. PTB's <unk> renamed for lmplz)
@@ -365,7 +365,8 @@ def test_comparable_is_computed_from_the_fitted_state_not_stored_on_the_instance
     ds = make_dataset(["a b d"], ["a"], ["d b"])
     with_unk.fit(None, vocab=ds.vocab)
     # d and the run's own <unk> both stand for the file's <unk>: their scores sum past 1
-    assert not with_unk.comparable and "share its <unk> probability" in with_unk.not_comparable_reason
+    assert not with_unk.comparable and with_unk.not_comparable_reason.startswith(
+        "1 of the run's 5 vocabulary tokens share an ARPA word with another token (1 are not in the file")
     assert "comparable" not in vars(with_unk) and "not_comparable_reason" not in vars(with_unk)
     assert LanguageModel.comparable is True and LanguageModel.not_comparable_reason == ""
     (tmp_path / "m.arpa").write_text(NO_UNK_TRIGRAM)
@@ -423,3 +424,19 @@ def test_export_refuses_a_device_node_target(tiny_dataset):
     with pytest.raises(LmbenchError, match="/dev/null exists and is a character device"):
         write_arpa(model, "/dev/null")
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_an_ordinary_word_spelled_like_the_end_of_sentence_is_not_a_line_end(tmp_path):
+    ds = make_dataset(["a b </s>", "a </s> b"], ["a"], ["a </s> b"])
+    literal = ds.vocab.stoi["</s>"]
+    assert literal != ds.vocab.eos_id                      # the text's own "</s>" is an ordinary word
+    model = ArpaModel(str(arpa_file(tmp_path, *WITH_UNK))).fit(None, vocab=ds.vocab)
+    # a: "<s> a" -0.2;  "</s>" is not the file's </s>: <unk>, "a <unk>" not listed: bow(a) -0.2 + P(<unk>) -1.2;
+    # b after <unk>: "<unk> b" -0.1 (as a line end it would have been bow(<s>) + P(b) = -1.0);  b </s>: -0.3
+    np.testing.assert_allclose(log10_scores(model, ds.splits["test"]), [-0.2, -1.4, -0.1, -0.3], atol=1e-12)
+    kn = fit_quietly(KneserNey, ds, order=2)
+    with pytest.raises(LmbenchError, match="ordinary word spelled </s>, which ARPA reserves"):
+        write_arpa(kn, tmp_path / "clash.arpa")
+    assert not (tmp_path / "clash.arpa").exists()
+    with pytest.raises(LmbenchError, match="other than <s> and </s>"):
+        ArpaModel(str(tmp_path / "bad.arpa"), unk_word="</s>").check_params()

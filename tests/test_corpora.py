@@ -182,8 +182,7 @@ def test_real_named_corpora_have_published_sizes():
 
 
 def test_timemachine_defaults_to_d2l_characters():
-    require_corpus("timemachine")
-    raw = load_corpus("timemachine")
+    raw = load_corpus("timemachine")          # from LMBENCH_DATA if set, else the embedded copy
     assert (raw.tokenizer, raw.normalize) == ("char", "d2l")
     ds = build_dataset(raw, Tokenizer(raw.tokenizer, raw.normalize))
     assert len(ds.vocab) == 29  # a-z, space, <unk>, newline

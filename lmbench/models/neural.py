@@ -246,8 +246,8 @@ def stream_logprobs(net: nn.Module, ids: np.ndarray, bos_id: int, chunk: int, de
 #: what ``init`` can name: which parameters ``init_scale`` initializes.
 INITS = ("all", "embedding-output")
 
-#: TrainConfig's defaults, which RecurrentLM's training arguments share (one source of defaults).
-_T = TrainConfig
+#: the training defaults, which RecurrentLM's training arguments take from TrainConfig (one source of defaults).
+_DEFAULTS = TrainConfig()
 
 
 class RecurrentLM(LanguageModel):
@@ -283,13 +283,16 @@ class RecurrentLM(LanguageModel):
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int | None = None, dropout: float = 0.0, tie_weights: bool = False,
-                 init_scale: float | None = None, init: str = "all", num_steps: int = _T.num_steps,
-                 batch_size: int = _T.batch_size, sampling: str = _T.sampling, epochs: int = _T.epochs,
-                 time_budget: float | None = _T.time_budget, optimizer: str = _T.optimizer, lr: float = _T.lr,
-                 weight_decay: float = _T.weight_decay, clip: float | None = _T.clip,
-                 lr_schedule: str = _T.lr_schedule, lr_decay: float = _T.lr_decay, patience: int = _T.patience,
-                 decay_start_epoch: int = _T.decay_start_epoch, early_stopping: int | None = _T.early_stopping,
-                 eval_chunk: int = 1024, device: str = "auto", progress: bool = _T.progress):
+                 init_scale: float | None = None, init: str = "all",
+                 num_steps: int = _DEFAULTS.num_steps, batch_size: int = _DEFAULTS.batch_size,
+                 sampling: str = _DEFAULTS.sampling, epochs: int = _DEFAULTS.epochs,
+                 time_budget: float | None = _DEFAULTS.time_budget, optimizer: str = _DEFAULTS.optimizer,
+                 lr: float = _DEFAULTS.lr, weight_decay: float = _DEFAULTS.weight_decay,
+                 clip: float | None = _DEFAULTS.clip, lr_schedule: str = _DEFAULTS.lr_schedule,
+                 lr_decay: float = _DEFAULTS.lr_decay, patience: int = _DEFAULTS.patience,
+                 decay_start_epoch: int = _DEFAULTS.decay_start_epoch,
+                 early_stopping: int | None = _DEFAULTS.early_stopping, eval_chunk: int = 1024,
+                 device: str = "auto", progress: bool = _DEFAULTS.progress):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers

@@ -18,7 +18,7 @@ r(x) = n_tail P(X >= x) ~ x^-(beta - 1), so x ~ r^(-1 / (beta - 1)): **alpha = 1
 1..n_tail: the head and middle of the curve, the hapax tail excluded when x_min > 1.
 
 Neither fit follows the first few ranks of a natural text, which are flatter than any power law
-(Mandelbrot's f ~ (r + b)^-alpha): on Austen's *Emma* both put about 29,000-30,000 at rank 1,
+(Mandelbrot's f ~ (r + b)^-alpha): on Austen's *Emma* they put about 29,000 and 30,000 at rank 1,
 where 5,041 is observed, with alpha 1.09 (least squares) and 1.10 (MLE, x_min = 8). Each type
 weighs the same in both, and the top ten of some 1,900 types cannot move either exponent.
 """
@@ -187,7 +187,7 @@ def fit_power_law(counts: np.ndarray, min_tail: int = MIN_TAIL_TYPES,
     candidates = np.flatnonzero(tail_n[:-1] >= min_tail)                            # two distinct values at least
     if candidates.size == 0:
         why = ("all types have the same count" if values.size == 1 else
-               f"only {int(tail_n[0])} types (needs {min_tail} with at least two distinct counts)")
+               f"only {int(tail_n[0])} types; it needs at least {min_tail}")
         return PowerLawFit(None, None, 0, None, f"no MLE fit: {why}")
     if candidates.size > max_candidates:
         spaced = np.geomspace(1, candidates.size, max_candidates)
@@ -286,11 +286,13 @@ def power_law_curve(fit: PowerLawFit, points: int = 100) -> tuple[np.ndarray, np
     def rank_of(x):
         return fit.n_tail * zeta(fit.beta, x) / norm
 
-    top = float(fit.x_min) * 2.0
-    while rank_of(top) > 1.0:
+    top = float(fit.x_min)
+    for _ in range(64):                                   # a law too flat to reach rank 1 ends at 2^64 x_min
         top *= 2.0
-    x_rank1 = brentq(lambda x: math.log(rank_of(x)), fit.x_min, top) if fit.n_tail > 1 else float(fit.x_min)
-    counts = np.geomspace(fit.x_min, x_rank1, points)
+        if rank_of(top) <= 1.0:
+            top = brentq(lambda x: math.log(rank_of(x)), fit.x_min, top)
+            break
+    counts = np.geomspace(fit.x_min, top, points)
     return rank_of(counts), counts
 
 
@@ -353,8 +355,9 @@ def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 10, top: int = 20
     if longest == 0:
         raise LmbenchError("the text has no tokens; give a text with at least one non-empty line")
     if max_n > longest:
-        raise LmbenchError(f"--max-n {max_n} is longer than the longest line ({longest} tokens) and n-grams do not "
-                           f"cross lines; use --max-n {longest} or less")
+        tokens = f"{longest} token{'s' * (longest != 1)}"
+        raise LmbenchError(f"--max-n {max_n} is longer than the longest line ({tokens}) and n-grams do not cross "
+                           f"lines; use --max-n {longest} or less")
     freqs, counts = zipf_counts(ids, len(dataset.vocab), dataset.vocab.eos_id, max_n)
     fits, rows, curves = [], [], {}
     sep = "" if dataset.tokenizer.kind == "char" else " "
@@ -416,10 +419,17 @@ def _zipf_source(source: str, encoding: str) -> RawCorpus:
     one_word = bool(source) and not any(ch.isspace() for ch in source)
     looks_like_path = one_word and ("/" in source or os.sep in source or Path(source).suffix in _TEXT_SUFFIXES)
     is_corpus = "\n" not in source and (source.startswith("nltk:") or source in NAMED_CORPORA
-                                        or looks_like_path or Path(source).expanduser().exists())
+                                        or looks_like_path or _is_existing_path(source))
     if is_corpus:
         return load_corpus(source, fractions=None, encoding=encoding)
     return RawCorpus("text", {"train": text_lines(source), "valid": [], "test": []}, {"kind": "text"})
+
+
+def _is_existing_path(text: str) -> bool:
+    try:
+        return Path(text).expanduser().exists()
+    except (OSError, ValueError):                         # too long for a file name, or a NUL character
+        return False
 
 
 _TEXT_SUFFIXES = {".txt", ".text", ".tokens", ".raw", ".csv", ".tsv", ".md", ".json", ".jsonl"}
