@@ -234,7 +234,8 @@ class SuffixIndex:
         starts = lo[owner].astype(np.int64)
         later = rank > 0
         starts[later] = rows[first[owner[later]] + rank[later] - 1]
-        ends = np.append(starts[1:], 0)
+        ends = np.empty_like(starts)
+        ends[:-1] = starts[1:]
         ends[np.cumsum(per) - 1] = hi
         token = self.token_at(starts, depth).astype(np.int64)
         keep = token != self.stream[-1]
