@@ -3,6 +3,7 @@
 The Python API (importing it is cheap: nothing heavy is loaded until a function is called)::
 
     lmbench.run(models=[...], corpus=..., **options)  -> RunResult (.table, .scores(), .model(), .out_dir)
+    lmbench.sweep(models=[...], fractions=[...])      -> RunResult with .sweep (data-size sweep)
     lmbench.load_run(DIR)                             -> RunResult of a finished run
     lmbench.compare(DIR, DIR, ...)                    -> merged table and pairwise comparisons
     lmbench.zipf(path_or_text)                        -> (fits, top ranks) DataFrames
@@ -16,6 +17,13 @@ def run(models, corpus="timemachine", **options):
     from .api import run as _run
 
     return _run(models, corpus, **options)
+
+
+def sweep(models, corpus="timemachine", **options):
+    """Data-size sweep (fractions of the training lines, shared vocabulary); see :func:`lmbench.api.sweep`."""
+    from .api import sweep as _sweep
+
+    return _sweep(models, corpus, **options)
 
 
 def load_run(path):

@@ -50,6 +50,16 @@ def run(models, corpus: str = "timemachine", *, params: dict | None = None, quie
     return run_benchmark(config, echo=(lambda *a, **k: None) if quiet else print)
 
 
+def sweep(models, corpus: str = "timemachine", *, fractions=(0.01, 0.03, 0.1, 0.3, 1.0), **options):
+    """A data-size sweep: :func:`run` with every model fitted on growing prefixes of the training lines.
+
+    All sizes share the vocabulary of the whole training split and the same valid and test targets.
+    The result's ``sweep`` table (sweep.csv) has one row per model, fraction and split, and
+    ``config["sweep"]`` says from which size each neural model beats the best n-gram.
+    """
+    return run(models, corpus, fractions=list(fractions), **options)
+
+
 def load_run(path):
     """Open a directory written by ``lmbench run`` (see :class:`lmbench.saved_run.RunResult`)."""
     from .saved_run import load_run as _load

@@ -434,6 +434,8 @@ class ArpaModel(LanguageModel):
             refuses a literal ``<unk>`` in its input), give that word.
     """
 
+    family = "n-gram"
+
     def __init__(self, path: str = "", unk_word: str = UNK_WORD):
         self.path = path
         self.unk_word = unk_word

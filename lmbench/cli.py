@@ -84,39 +84,75 @@ def _token_options(fn):
     return click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")(fn)
 
 
+def _run_options(fn):
+    """Every option of `lmbench run` (also taken by `lmbench sweep`)."""
+    decorators = [
+        click.option("--models", "-m", "models", multiple=True,
+                     help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`); repeatable."),
+        click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine)."),
+        click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
+                     help="Fractions for corpora that are one text (default 0.8,0.1,0.1)."),
+        click.option("--encoding", help="Text encoding of corpus files (default utf-8)."),
+        click.option("--min-freq", type=click.IntRange(min=1), help="Minimum training count to enter the vocabulary (default 1)."),
+        click.option("--max-vocab", type=click.IntRange(min=3), help="Vocabulary cap, <unk> and end of line included."),
+        click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>)."),
+        click.option("--overwrite", is_flag=True, default=None,
+                     help="Replace an earlier run in --out, once this run completes (it is kept until then)."),
+        click.option("--seed", type=int, help="Random seed, set before each model is fitted (default 0)."),
+        click.option("--seeds", callback=_seed_list, metavar="S1,S2,...",
+                     help="Fit every neural model once per seed; rows per seed plus mean and std in seeds.csv."),
+        click.option("--bootstrap", type=click.IntRange(min=0), metavar="B",
+                     help="Bootstrap resamples for intervals and comparisons (default 1000; 0 turns it off)."),
+        click.option("--set", "assignments", multiple=True, metavar="MODEL.PARAM=VALUE",
+                     help="Override a model parameter, e.g. --set trigram-addk.k=0.01 (repeatable)."),
+        click.option("--config", "suite", type=click.Path(dir_okay=False), help="A TOML suite file (see README)."),
+        click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on)."),
+        click.option("--save-scores/--no-save-scores", default=None,
+                     help="Save per-token log-probabilities under OUT/scores (default on)."),
+        click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default)."),
+        click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                     help="Bound each neural model's whole fit (training and validation) to this many seconds."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU)."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return _token_options(fn)
+
+
 @cli.command()
-@click.option("--models", "-m", "models", multiple=True,
-              help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`); repeatable.")
-@click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine).")
-@_token_options
-@click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
-              help="Fractions for corpora that are one text (default 0.8,0.1,0.1).")
-@click.option("--encoding", help="Text encoding of corpus files (default utf-8).")
-@click.option("--min-freq", type=click.IntRange(min=1), help="Minimum training count to enter the vocabulary (default 1).")
-@click.option("--max-vocab", type=click.IntRange(min=3), help="Vocabulary cap, <unk> and end of line included.")
-@click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>).")
-@click.option("--overwrite", is_flag=True, default=None,
-              help="Replace an earlier run in --out, once this run completes (it is kept until then).")
-@click.option("--seed", type=int, help="Random seed, set before each model is fitted (default 0).")
-@click.option("--seeds", callback=_seed_list, metavar="S1,S2,...",
-              help="Fit every neural model once per seed; rows per seed plus mean and std in seeds.csv.")
-@click.option("--bootstrap", type=click.IntRange(min=0), metavar="B",
-              help="Bootstrap resamples for intervals and comparisons (default 1000; 0 turns it off).")
-@click.option("--set", "assignments", multiple=True, metavar="MODEL.PARAM=VALUE",
-              help="Override a model parameter, e.g. --set trigram-addk.k=0.01 (repeatable).")
-@click.option("--config", "suite", type=click.Path(dir_okay=False), help="A TOML suite file (see README).")
-@click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on).")
-@click.option("--save-scores/--no-save-scores", default=None,
-              help="Save per-token log-probabilities under OUT/scores (default on).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default).")
-@click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
-              help="Bound each neural model's whole fit (training and validation) to this many seconds.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU).")
+@_run_options
 def run(suite, assignments, models, epochs, time_budget, device, **options):
     """Fit models on train and report held-out perplexity on valid and test."""
+    return _run(suite, assignments, models, {"epochs": epochs, "time_budget": time_budget, "device": device},
+                options)
+
+
+@cli.command()
+@_run_options
+@click.option("--fractions", required=True, callback=lambda c, p, v: _number_list(v, "fractions"),
+              metavar="F1,F2,...", help="Fractions of the training lines, e.g. 0.01,0.03,0.1,0.3,1.")
+def sweep(suite, assignments, models, epochs, time_budget, device, **options):
+    """Fit every model on growing prefixes of the training split; same vocabulary and targets throughout.
+
+    Writes sweep.csv and sweep.png (test perplexity against training tokens) beside the usual
+    results, and names the size from which each neural model beats the best n-gram.
+    """
+    return _run(suite, assignments, models, {"epochs": epochs, "time_budget": time_budget, "device": device},
+                options)
+
+
+def _number_list(value, name):
+    if value is None:
+        return None
+    try:
+        return [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers like 0.01,0.1,1, got {value!r}")
+
+
+def _run(suite, assignments, models, shared, options) -> int:
     from .runner import run_benchmark
 
-    shared = {"epochs": epochs, "time_budget": time_budget, "device": device}
     config = build_run_config(suite, assignments, models, options, shared)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -139,8 +175,8 @@ def _report_written(result) -> None:
     if not len(result.table):
         click.echo(f"\nno model finished; {result.out_dir}/config.json records what happened")
         return
-    names = ["perplexity.csv", "compare.csv", "buckets.csv", "seeds.csv", "report.md", "perplexity.png",
-             "buckets.png", "curves.png", "config.json"]
+    names = ["perplexity.csv", "compare.csv", "buckets.csv", "seeds.csv", "sweep.csv", "report.md", "perplexity.png",
+             "sweep.png", "buckets.png", "curves.png", "config.json"]
     written = [n for n in names if (result.out_dir / n).exists()]
     click.echo(f"\nwrote {result.out_dir}/: {', '.join(written)}")
 
@@ -174,7 +210,7 @@ def build_run_config(suite, assignments, models, options, shared):
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of corpus files.")
 @click.option("--max-n", type=click.IntRange(min=1), default=3, show_default=True, help="Count 1..n-grams.")
 @click.option("--min-count", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Fit ranks whose count is at least this (the hapax tail is left out).")
+                     help="Fit ranks whose count is at least this (the hapax tail is left out).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Ranks per n in zipf_ranks.csv.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
 def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
@@ -245,12 +281,12 @@ def score(run_dir, model_name, file, per_token, encoding):
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
 @click.option("--allow-different-data", is_flag=True,
-              help="Compare runs over different data in separate groups instead of refusing.")
+                     help="Compare runs over different data in separate groups instead of refusing.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Bootstrap resamples (0: no intervals or comparisons).")
+                     help="Bootstrap resamples (0: no intervals or comparisons).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--out", "-o", type=click.Path(file_okay=False),
-              help="Also write the merged perplexity.csv and compare.csv into this new directory.")
+                     help="Also write the merged perplexity.csv and compare.csv into this new directory.")
 def compare(run_dirs, allow_different_data, bootstrap, seed, out):
     """One table of several runs; models of runs over identical data are compared with the bootstrap."""
     from .analysis.runs import compare_runs

@@ -108,11 +108,32 @@ def order_name(order: int) -> str:
 def available_names() -> list[str]:
     """Registry names to show in listings and "did you mean" errors."""
     ngrams = [order_name(n) + (f"-{s}" if s else "") for s in NGRAM_SMOOTHING for n in LISTED_ORDERS]
-    return ngrams + list(NAMED_MODELS) + [ARPA_PREFIX + "PATH"]
+    return ngrams + list(NAMED_MODELS) + [ARPA_PREFIX + "PATH", "mix(A+B)"]
+
+
+#: a mixture of models of the same run: ``mix(5gram-kn+lstm)``, weights by EM on valid.
+MIX_MODEL = Family("lmbench.models.mixture:MixtureLM", {},
+                   "linear interpolation of models of the run, weights by EM on valid: mix(5gram-kn+lstm)")
+_MIX_NAME = re.compile(r"^mix\((?P<parts>.*)\)$")
+
+
+def mixture_components(name: str) -> tuple[str, ...] | None:
+    """The component labels of ``mix(a+b+...)``, or None if ``name`` is not a mixture."""
+    match = _MIX_NAME.match(name)
+    if not match:
+        return None
+    parts = tuple(p.strip() for p in match["parts"].split("+"))
+    if len(parts) < 2 or not all(parts):
+        raise LmbenchError(f"{name}: a mixture lists two or more models of the run joined by +, "
+                           f"e.g. mix(5gram-kn+lstm)")
+    return parts
 
 
 def lookup(name: str) -> tuple[type, dict]:
     """Class and default parameters for a registry name."""
+    components = mixture_components(name)
+    if components is not None:
+        return MIX_MODEL.cls, {"components": components}
     if name in NAMED_MODELS:
         family = NAMED_MODELS[name]
         return family.cls, dict(family.params)
@@ -162,6 +183,7 @@ def describe_models() -> list[dict]:
             for s, f in NGRAM_SMOOTHING.items()]
     rows += [{"name": n, "cls": f.cls, "description": f.description} for n, f in NAMED_MODELS.items()]
     rows.append({"name": ARPA_PREFIX + "PATH", "cls": ARPA_MODEL.cls, "description": ARPA_MODEL.description})
+    rows.append({"name": "mix(A+B+...)", "cls": MIX_MODEL.cls, "description": MIX_MODEL.description})
     return rows
 
 
@@ -196,7 +218,7 @@ def model_classes() -> dict[str, type]:
 
 def model_modules() -> set[str]:
     """The modules that define registry classes: the only ones a checkpoint may make lmbench import."""
-    families = [*NGRAM_SMOOTHING.values(), *NAMED_MODELS.values(), ARPA_MODEL]
+    families = [*NGRAM_SMOOTHING.values(), *NAMED_MODELS.values(), ARPA_MODEL, MIX_MODEL]
     return {family.module for family in families}
 
 

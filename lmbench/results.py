@@ -12,7 +12,7 @@ from .textio import atomic_write_text
 COLUMNS = [
     "model", "split", "n_tokens", "nll_nats", "cross_entropy_nats", "bits_per_token", "bits_per_byte",
     "perplexity", "ppl_low", "ppl_high", "n_zero_prob", "n_nan", "vocab_size", "n_params", "fit_seconds",
-    "eval_seconds", "comparable", "tuned_on_valid", "seed", "note", "data_sha256",
+    "eval_seconds", "comparable", "tuned_on_valid", "seed", "family", "train_tokens", "note", "data_sha256",
 ]
 
 PRINT_COLUMNS = ["model", "split", "n_tokens", "perplexity", "ppl_95", "bits_per_token", "bits_per_byte",

@@ -64,6 +64,9 @@ class RunConfig:
         save_models: save each fitted model under ``out/models/``.
         save_scores: save per-token log-probabilities under ``out/scores/``.
         bootstrap: resamples of the paired bootstrap over lines (0: no intervals or comparisons).
+        fractions: a data-size sweep: fit every model on the first fraction of the training lines for
+            each fraction (labels ``MODEL@FRACTION``), all scored on the same valid and test tokens
+            with the vocabulary of the whole training split; writes sweep.csv and sweep.png.
     """
 
     models: list[str]
@@ -78,6 +81,7 @@ class RunConfig:
     overwrite: bool = False
     seed: int = 0
     seeds: list[int] | None = None
+    fractions: list[float] | None = None
     params: dict = field(default_factory=dict)
     shared_params: dict = field(default_factory=dict)
     save_models: bool = True
@@ -87,12 +91,18 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One fit of a run: the label in the table, the model it instantiates, and its seed."""
+    """One fit of a run: the label in the table, the model it instantiates, its seed and training data.
+
+    ``fraction`` < 1 fits on the first lines of the training split only (data-size sweeps); the
+    vocabulary and the scored targets stay those of the whole run.
+    """
 
     label: str
     base_label: str
     spec: ModelSpec
     seed: int
+    fraction: float = 1.0
+    requires: tuple = ()
 
 
 # ---------------------------------------------------------------- checking a configuration
@@ -110,6 +120,11 @@ def check_config(config: RunConfig) -> None:
         raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
     if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
         raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
+    if config.fractions is not None:
+        fractions = list(config.fractions)
+        if not fractions or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1
+                                for f in fractions) or len(set(fractions)) != len(fractions):
+            raise LmbenchError(f"--fractions needs distinct numbers in (0, 1], e.g. 0.01,0.1,1; got {fractions}")
     for label in config.params:
         if label not in config.models:
             raise unknown_name_error("model label in --set or [models.*]", label, config.models,
@@ -122,8 +137,15 @@ def check_seed(seed) -> None:
 
 
 def model_specs(config: RunConfig) -> list[ModelSpec]:
-    """Resolve labels and overrides, and check every model's parameters, before any data is read."""
+    """Resolve labels and overrides, and check every model's parameters, before any data is read.
+
+    Models built from other models of the run (mixtures) come after what they require.
+    """
     check_config(config)
+    return dependency_order(resolve_specs(config))
+
+
+def resolve_specs(config: RunConfig) -> list[ModelSpec]:
     specs = []
     for label in config.models:
         spec = resolve(label, config.params.get(label))
@@ -138,16 +160,49 @@ def model_specs(config: RunConfig) -> list[ModelSpec]:
     return specs
 
 
-def expand_seeds(specs: list[ModelSpec], config: RunConfig) -> list[Job]:
-    """One job per model, or one per seed for stochastic models when several seeds are asked for."""
+def dependency_order(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Specs ordered so that every model comes after the models it requires (stable otherwise)."""
+    by_label = {s.label: s for s in specs}
+    for spec in specs:
+        for need in spec.build().requires():
+            if need not in by_label:
+                raise LmbenchError(f"{spec.label} is built from {need!r}, which is not in --models; add it, "
+                                   f"e.g. --models {need},{spec.label}")
+    ordered, placed = [], set()
+    while len(ordered) < len(specs):
+        ready = [s for s in specs if s.label not in placed and set(s.build().requires()) <= placed]
+        if not ready:
+            raise LmbenchError(f"models require each other in a cycle: {', '.join(s.label for s in specs if s.label not in placed)}")
+        ordered += ready
+        placed |= {s.label for s in ready}
+    return ordered
+
+
+def expand_jobs(specs: list[ModelSpec], config: RunConfig) -> list[Job]:
+    """One job per model, per training fraction (sweeps) and per seed for stochastic models.
+
+    Labels get ``@<fraction>`` in a sweep and ``@seed<S>`` with several seeds; a model built from
+    others (a mixture) uses the fits of the same fraction and seed.
+    """
     seeds = list(config.seeds) if config.seeds else [config.seed]
+    fractions = list(config.fractions) if config.fractions else [1.0]
+    seeded: set[str] = set()
     jobs = []
     for spec in specs:
-        if len(seeds) > 1 and spec.cls.stochastic:
-            jobs += [Job(f"{spec.label}@seed{s}", spec.label, spec, s) for s in seeds]
-        else:
-            jobs.append(Job(spec.label, spec.label, spec, seeds[0]))
+        requires = tuple(spec.build().requires())
+        per_seed = len(seeds) > 1 and (spec.cls.stochastic or bool(seeded & set(requires)))
+        if per_seed:
+            seeded.add(spec.label)
+        for fraction in fractions:
+            for seed in seeds if per_seed else seeds[:1]:
+                def tag(label, s=seed):
+                    return label + _suffix(config, fraction, s if label in seeded else None)
+                jobs.append(Job(tag(spec.label), spec.label, spec, seed, fraction, tuple(tag(r) for r in requires)))
     return jobs
+
+
+def _suffix(config: RunConfig, fraction: float, seed: int | None) -> str:
+    return (f"@{fraction:g}" if config.fractions else "") + (f"@seed{seed}" if seed is not None else "")
 
 
 def load_dataset(config: RunConfig) -> Dataset:
@@ -236,7 +291,7 @@ class Run:
         self.config = config
         self.echo = echo
         self.specs = model_specs(config)
-        self.jobs = expand_seeds(self.specs, config)
+        self.jobs = expand_jobs(self.specs, config)
         self.dataset = load_dataset(config)
         check_split_sizes(self.dataset, self.specs)
         self.output = OutputDir(config.out or default_out_dir(self.dataset.name), config.overwrite)
@@ -244,10 +299,13 @@ class Run:
         self.stems = file_stems([job.label for job in self.jobs])
         self.table = ResultsTable(self.out / "perplexity.csv")
         self.models_info = {job.label: {"class": job.spec.cls.__name__, "model": job.base_label, "seed": job.seed,
+                                        "fraction": job.fraction, "requires": list(job.requires),
                                         "params": _resolved_params(job.spec), "status": "pending"}
                             for job in self.jobs}
         self.scores: dict = {}
         self.curves: dict = {}
+        self.needed = {label for job in self.jobs for label in job.requires}
+        self.fitted: dict = {}
         self.versions = versions()
         self.status = "running"
 
@@ -299,6 +357,8 @@ class Run:
             self._write_config()
             return
         self.table.add(rows)
+        if job.label in self.needed:
+            self.fitted[job.label] = model
         info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params,
                     environment=model.environment(), valid_use=model.valid_use())
         self._save_outputs(job.label, model, logprobs)
@@ -333,7 +393,8 @@ class Run:
         model.label = job.label
         splits = self.dataset.splits
         start = time.perf_counter()
-        model.fit(splits["train"], splits["valid"], vocab=self.dataset.vocab)
+        model.attach(self._peers(job))
+        model.fit(self._train_ids(job), splits["valid"], vocab=self.dataset.vocab)
         fit_seconds = time.perf_counter() - start
         model.tokenizer_ = self.dataset.tokenizer
         rows, logprobs = [], {}
@@ -341,6 +402,20 @@ class Run:
             row, logprobs[split] = self._score(job, model, split, fit_seconds)
             rows.append(row)
         return rows, model, logprobs
+
+    def _peers(self, job: Job) -> dict:
+        """The fitted models ``job`` is built from (those that finished)."""
+        return {need: self.fitted[label] for need, label in zip(job.spec.build().requires(), job.requires)
+                if label in self.fitted}
+
+    def _train_ids(self, job: Job) -> np.ndarray:
+        """The training split, or its first lines for a sweep job (cut at a line end)."""
+        ids = self.dataset.splits["train"]
+        if job.fraction >= 1:
+            return ids
+        ends = np.flatnonzero(ids == self.dataset.vocab.eos_id)
+        n_lines = max(1, round(job.fraction * ends.size))
+        return ids[: ends[n_lines - 1] + 1]
 
     def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
         start = time.perf_counter()
@@ -361,7 +436,8 @@ class Run:
         row = {"model": job.label, "split": split, **scores, "vocab_size": len(self.dataset.vocab),
                "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
                "comparable": model.comparable, "tuned_on_valid": split == "valid" and bool(model.valid_use()),
-               "seed": job.seed, "note": _note(model), "data_sha256": stats.sha256[:16]}
+               "seed": job.seed, "family": model.family, "train_tokens": int(self._train_ids(job).size),
+               "note": _note(model), "data_sha256": stats.sha256[:16]}
         return row, logprobs
 
     # ------------------------------------------------------------ analysis after the models
@@ -400,10 +476,9 @@ class Run:
                                                      self.config.seed)
         self.table.replace(frame)
         buckets = summary.buckets(frame, self.scores, targets, self._train_counts(), self.dataset.vocab.unk_id)
-        groups = {j.base_label: [k.label for k in self.jobs if k.base_label == j.base_label and k.label in
-                                 set(frame["model"])] for j in self.jobs if j.label != j.base_label}
-        seeds = summary.seed_summary(frame, {b: ls for b, ls in groups.items() if len(ls) > 1})
-        tables = {"compare.csv": compare, "buckets.csv": buckets, "seeds.csv": seeds}
+        seeds = summary.seed_summary(frame, self._seed_groups(set(frame["model"])))
+        tables = {"compare.csv": compare, "buckets.csv": buckets, "seeds.csv": seeds,
+                  "sweep.csv": self._sweep(frame)}
         for name, table in tables.items():
             if len(table):
                 atomic_write_text(self.out / name, table.to_csv(index=False))
@@ -415,6 +490,30 @@ class Run:
             curves_plot(self.curves, self.out / "curves.png", f"{name}: learning curves",
                         references=self._reference_lines(frame))
         write_report(self.out, self._config_dict(), frame, compare, buckets, seeds)
+
+    def _seed_groups(self, finished: set) -> dict:
+        """Model (and fraction, in a sweep) -> labels of its finished per-seed fits, where there are several."""
+        groups: dict = {}
+        for job in self.jobs:
+            if job.label in finished:
+                name = job.base_label + (f"@{job.fraction:g}" if self.config.fractions else "")
+                groups.setdefault(name, []).append(job.label)
+        return {name: labels for name, labels in groups.items() if len(labels) > 1}
+
+    def _sweep(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """sweep.csv, sweep.png and the crossover sentences of a data-size sweep (empty otherwise)."""
+        from .analysis.sweep import crossovers, describe_crossovers, sweep_table
+        from .plots import sweep_plot
+
+        if not self.config.fractions:
+            return pd.DataFrame()
+        sweep = sweep_table(frame, {j.label: j.base_label for j in self.jobs}, {j.label: j.fraction for j in self.jobs})
+        sweep_plot(sweep, self.out / "sweep.png", f"{self.dataset.name}: test perplexity against training tokens "
+                                                  f"(vocabulary of the whole training split)")
+        self.sweep_notes = describe_crossovers(crossovers(sweep))
+        for line in self.sweep_notes:
+            self.echo(line)
+        return sweep
 
     def _reference_lines(self, frame: pd.DataFrame) -> dict:
         """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot."""
@@ -443,6 +542,7 @@ class Run:
             "machine": machine(),
             "data": self.dataset.summary(),
             "models": self.models_info,
+            "sweep": getattr(self, "sweep_notes", None),
         }
 
     def _write_config(self) -> None:

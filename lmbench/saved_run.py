@@ -90,6 +90,11 @@ class RunResult:
         """seeds.csv (mean and spread across seeds), or None."""
         return self._optional_csv("seeds.csv")
 
+    @property
+    def sweep(self):
+        """sweep.csv of a data-size sweep (model, family, fraction, train_tokens, split, perplexity, ...), or None."""
+        return self._optional_csv("sweep.csv")
+
     def _optional_csv(self, name: str):
         path = self.out_dir / name
         return _read_csv(path) if path.exists() else None
@@ -137,6 +142,10 @@ class RunResult:
         model = load_model(self.out_dir / info["checkpoint"])
         model.label = name
         model.tokenizer_ = self.tokenizer
+        needs = model.requires()
+        if needs:  # e.g. a mixture: load the models it is built from
+            labels = info.get("requires") or needs
+            model.attach({need: self.model(label) for need, label in zip(needs, labels)})
         return model
 
     def load(self, name: str):

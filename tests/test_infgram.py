@@ -158,7 +158,7 @@ def test_scores_match_brute_force_token_by_token(smoothing, max_context, cross_l
     for seed in range(3):
         rng = np.random.default_rng(seed)
         V = 7                                             # w6 never occurs in train: an unseen token
-        train = [t for t in random_split(rng, 12, V - 1)]
+        train = random_split(rng, 12, V - 1)
         if seed == 1:
             train = train[:-1]                            # an unterminated last line: its end has no next token
         test = random_split(rng, 8, V, copy_from=lines_of(train))
@@ -267,12 +267,14 @@ def test_suffix_array_sorts_suffixes_like_python(tokens, depth):
     assert adjacent_lcp(sa, ranks).tolist() == [min(x, cap) for x in true_lcp]
 
 
-def test_index_is_sorted_only_as_deep_as_the_longest_training_line():
-    rng = np.random.default_rng(0)
-    train = np.array(random_split(rng, 50, 6))
-    model = InfiniGram("wb").fit(train, vocab=vocab_of(6))
-    longest = max(len(line) for line in lines_of(list(train))) + 2    # <s> and the line end
-    assert longest <= model.index_.sorted_depth < 2 * longest or model.index_.sorted_depth == model.n_params
+def test_index_sorts_suffixes_only_as_deep_as_a_query_can_match():
+    # a repeated 6-token line keeps prefixes tied up to 8 tokens, so sorting cannot finish early: it
+    # must stop at the first power of two covering the longest padded line (8 >= 8), or max_context + 1
+    line = [2, 3, 4, 5, 2, 3]
+    train = np.array(line + [EOS] + line + [EOS] + [4, EOS])
+    assert InfiniGram("wb").fit(train, vocab=vocab_of(6)).index_.sorted_depth == 8
+    assert InfiniGram("wb", max_context=2).fit(train, vocab=vocab_of(6)).index_.sorted_depth == 4
+    assert InfiniGram("wb", cross_lines=True).fit(train, vocab=vocab_of(6)).index_.sorted_depth == train.size + 4
 
 
 # ---------------------------------------------------------------- persistence and input

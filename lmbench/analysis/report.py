@@ -13,7 +13,7 @@ from ..textio import atomic_write_text
 def write_report(out: Path, config: dict, table: pd.DataFrame, compare: pd.DataFrame, buckets: pd.DataFrame,
                  seeds: pd.DataFrame) -> None:
     """Write ``out/report.md`` from the run's tables (nothing is recomputed)."""
-    sections = [_header(config), _data(config), _results(table, config), _comparisons(compare),
+    sections = [_header(config), _data(config), _results(table, config), _sweep(config), _comparisons(compare),
                 _buckets(buckets), _seeds(seeds), _figures(out), _method(config)]
     atomic_write_text(out / "report.md", "\n\n".join(s for s in sections if s) + "\n")
 
@@ -48,6 +48,14 @@ def _results(table: pd.DataFrame, config: dict) -> str:
     b = config["options"].get("bootstrap", 0)
     note = (f"Intervals: paired bootstrap over lines, {b} resamples." if b else "No bootstrap (--bootstrap 0).")
     return f"## Results\n\n{_markdown(shown)}\n\n{note} A valid row marked *tuned on valid* is not a held-out figure."
+
+
+def _sweep(config: dict) -> str:
+    notes = config.get("sweep")
+    if not notes:
+        return ""
+    return ("## Data-size sweep\n\nEvery size is scored on the same valid and test tokens with the vocabulary of the "
+            "whole training split (sweep.csv, sweep.png).\n\n" + "\n".join(f"* {n}" for n in notes))
 
 
 def _comparisons(compare: pd.DataFrame) -> str:
@@ -90,7 +98,7 @@ def _seeds(seeds: pd.DataFrame) -> str:
 
 
 def _figures(out: Path) -> str:
-    figures = [f for f in ("perplexity.png", "buckets.png", "curves.png") if (out / f).exists()]
+    figures = [f for f in ("perplexity.png", "sweep.png", "buckets.png", "curves.png") if (out / f).exists()]
     return "## Figures\n\n" + "\n".join(f"![{f}]({f})" for f in figures) if figures else ""
 
 

@@ -168,6 +168,8 @@ class LanguageModel(ABC):
     stochastic: bool = False
     #: the name a run gives the model (set by the runner; used in progress lines), not a hyperparameter.
     label: str = ""
+    #: "n-gram" (count-based), "neural" (trained network), "mixture" or "other"; tables and sweeps group by it.
+    family: str = "other"
 
     # ------------------------------------------------------------ to implement
 
@@ -213,6 +215,13 @@ class LanguageModel(ABC):
         Rows have at least ``epoch, train_ppl, valid_ppl, lr, tokens_per_s, seconds``.
         """
         return None
+
+    def requires(self) -> list[str]:
+        """Labels of other models of the run this model is built from (fitted first, see :meth:`attach`)."""
+        return []
+
+    def attach(self, peers: dict) -> None:
+        """Receive the fitted models named by :meth:`requires` ({label: model}) before fitting or scoring."""
 
     def valid_use(self) -> str:
         """How fitting used the validation split (tuning, early stopping); "" if it did not.

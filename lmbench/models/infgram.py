@@ -459,10 +459,8 @@ class InfiniGram(LanguageModel):
         """
         self._check_fitted()
         q, targets = self._padded(ids)
-        steps = list(self._steps(q))
         length = np.zeros(q.size, dtype=np.int64)
-        for step in steps:
-            length[step.target] = step.depth
+        steps = _recording(self._steps(q), length)
         guess = self._argmax_wb(q, steps) if self.smoothing == "wb" else self._argmax_raw(q, steps)
         matched = length[targets]
         return {"n_tokens": int(targets.size),
@@ -470,21 +468,23 @@ class InfiniGram(LanguageModel):
                 "match_length_histogram": np.bincount(matched).tolist(),
                 "accuracy": float((guess[targets] == q[targets]).mean()) if targets.size else 0.0}
 
-    def _argmax_raw(self, q: np.ndarray, steps: list[Step]) -> np.ndarray:
+    def _argmax_raw(self, q: np.ndarray, steps) -> np.ndarray:
         """Per position: the most frequent continuation of its longest matched suffix (lowest id on ties)."""
+        depth, lo, hi = (np.zeros(q.size, dtype=np.int64) for _ in range(3))
+        for step in steps:                                      # deeper steps overwrite: keep the longest match
+            depth[step.target], lo[step.target], hi[step.target] = step.depth, step.lo, step.hi
         guess = np.full(q.size, int(np.argmax(self.unigram_counts_)), dtype=np.int64)
-        deepest = np.zeros(q.size, dtype=np.int64)
-        for step in steps:
-            deepest[step.target] = step.depth
-        for step in steps:
-            top = deepest[step.target] == step.depth
-            lo, first, node = np.unique(step.lo[top], return_index=True, return_inverse=True)
-            owner, token, count = self.index_.children(lo, step.hi[top][first], step.depth)
-            best_token, _ = _best_per_owner(owner, token, count.astype(np.float64), lo.size)
-            guess[step.target[top]] = best_token[node]
+        matched = np.flatnonzero(depth > 0)
+        matched = matched[np.argsort(depth[matched], kind="stable")]
+        for at in np.split(matched, np.flatnonzero(np.diff(depth[matched])) + 1):
+            if at.size:
+                first_lo, first, node = np.unique(lo[at], return_index=True, return_inverse=True)
+                owner, token, count = self.index_.children(first_lo, hi[at][first], int(depth[at[0]]))
+                best_token, _ = _best_per_owner(owner, token, count.astype(np.float64), first_lo.size)
+                guess[at] = best_token[node]
         return guess
 
-    def _argmax_wb(self, q: np.ndarray, steps: list[Step]) -> np.ndarray:
+    def _argmax_wb(self, q: np.ndarray, steps) -> np.ndarray:
         """Per position: the argmax of the Witten-Bell distribution at its context, exactly.
 
         The distribution depends only on the longest matched suffix s_L. Level by level, the argmax
@@ -538,6 +538,13 @@ class InfiniGram(LanguageModel):
         self.check_params()  # a checkpoint's parameters are input like any other
         self.index_ = SuffixIndex.from_state(state, self.vocab_.bos_id + 1)
         self._derive()
+
+
+def _recording(steps, length: np.ndarray):
+    """Pass chain steps through, writing each target's depth into ``length`` (the last, deepest, wins)."""
+    for step in steps:
+        length[step.target] = step.depth
+        yield step
 
 
 def _best_per_owner(owner: np.ndarray, token: np.ndarray, score: np.ndarray, n_owners: int):

@@ -277,6 +277,8 @@ class RecurrentLM(LanguageModel):
         device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
     """
 
+    family = "neural"
+
     #: the fewest layers this class accepts.
     min_layers = 1
     stochastic = True

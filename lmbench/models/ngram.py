@@ -29,6 +29,8 @@ class NGramModel(LanguageModel):
         order: n, the number of tokens in the longest n-gram (1 = unigram; at most :data:`MAX_ORDER`).
     """
 
+    family = "n-gram"
+
     def __init__(self, order: int = 2):
         self.order = order
 
