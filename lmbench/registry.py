@@ -85,6 +85,12 @@ ARPA_MODEL = Family("lmbench.arpa:ArpaModel", {},
 #: models with a fixed name (neural models join this table).
 NAMED_MODELS: dict[str, Family] = {}
 NAMED_MODELS.update({name: Family(*entry) for name, entry in NEURAL_PRESETS.items()})
+NAMED_MODELS["infgram"] = Family("lmbench.models.infgram:InfiniGram", {"smoothing": "none"},
+                                 "∞-gram (Liu et al. 2024): c(s w)/c(s) at the longest context suffix s seen in "
+                                 "training; unseen continuations get probability 0")
+NAMED_MODELS["infgram-wb"] = Family("lmbench.models.infgram:InfiniGram", {"smoothing": "wb"},
+                                    "∞-gram with Witten-Bell interpolation over every matched context length "
+                                    "(unbounded-order Witten-Bell; a distribution)")
 
 _NGRAM_NAME = re.compile(r"^(?P<order>unigram|bigram|trigram|(?P<n>\d+)gram)(?:-(?P<smoothing>[a-z0-9]+))?$")
 

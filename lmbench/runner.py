@@ -425,6 +425,9 @@ class Run:
         if logprobs.shape != (stats.n_tokens,):
             raise RuntimeError(f"{job.label} scored {logprobs.size} tokens of {split}, expected {stats.n_tokens}")
         result = eval_result(logprobs)
+        extras = model.split_extras(self.dataset.splits[split])
+        if extras:
+            self.models_info[job.label].setdefault("extras", {})[split] = extras
         scores = result.as_dict()
         scores["bits_per_byte"] = result.nll_nats / (math.log(2) * stats.n_bytes)
         if not model.comparable:
@@ -437,7 +440,7 @@ class Run:
                "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
                "comparable": model.comparable, "tuned_on_valid": split == "valid" and bool(model.valid_use()),
                "seed": job.seed, "family": model.family, "train_tokens": int(self._train_ids(job).size),
-               "note": _note(model), "data_sha256": stats.sha256[:16]}
+               "note": _join(_note(model), _extras_note(extras)), "data_sha256": stats.sha256[:16]}
         return row, logprobs
 
     # ------------------------------------------------------------ analysis after the models
@@ -559,6 +562,15 @@ def _note(model: LanguageModel) -> str:
         return model.not_comparable_reason
     parts = [f"{k}={_short(v)}" for k, v in model.fitted_summary().items()]
     return "; ".join(parts + ([model.valid_use()] if model.valid_use() else []))
+
+
+def _extras_note(extras: dict) -> str:
+    """Scalar model-specific figures of a split as ``name=value`` (lists stay in config.json)."""
+    return "; ".join(f"{k}={_short(v)}" for k, v in extras.items() if isinstance(v, float))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def _short(value) -> str:

@@ -325,3 +325,25 @@ def test_ids_outside_the_vocabulary_are_refused_in_one_line():
         assert "\n" not in str(err.value)
     with pytest.raises(LmbenchError, match="outside"):
         InfiniGram().fit(np.array([A, 9, EOS]), vocab=HAND_VOCAB)
+
+
+def test_a_run_records_match_lengths_and_accuracy_per_split(tmp_path):
+    """The runner asks every model for its split extras; the ∞-gram reports match length and accuracy."""
+    import json
+    import warnings
+
+    from lmbench.runner import RunConfig, run_benchmark
+
+    from .conftest import random_lines
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(random_lines(np.random.default_rng(4), 300)) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_benchmark(RunConfig(models=["infgram-wb", "trigram-kn"], corpus=str(corpus), out=str(tmp_path / "r"),
+                                         bootstrap=0), echo=lambda *a: None)
+    extras = json.loads((tmp_path / "r" / "config.json").read_text())["models"]["infgram-wb"]["extras"]
+    model = result.model("infgram-wb")
+    assert extras["test"] == model.match_stats(result.scores("infgram-wb", "test").ids)
+    note = result.table.set_index(["model", "split"]).loc[("infgram-wb", "test"), "note"]
+    assert "mean_match_length=" in note and "accuracy=" in note

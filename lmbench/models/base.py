@@ -223,6 +223,10 @@ class LanguageModel(ABC):
     def attach(self, peers: dict) -> None:
         """Receive the fitted models named by :meth:`requires` ({label: model}) before fitting or scoring."""
 
+    def split_extras(self, ids: np.ndarray) -> dict:
+        """Model-specific figures about a scored split (e.g. the ∞-gram's match lengths), for config.json."""
+        return {}
+
     def valid_use(self) -> str:
         """How fitting used the validation split (tuning, early stopping); "" if it did not.
 

@@ -31,7 +31,8 @@ Index: a suffix array over the padded training stream (one ``<s>`` per line, the
 built by prefix doubling (Manber & Myers 1993) with numpy sorts; the longest common prefix of
 adjacent suffixes comes from the doubling ranks by binary lifting, and rows are grouped by it, so
 that N1+(s .) is two binary searches. Suffixes are sorted only as deep as a query can match (the
-longest training line, or ``max_context + 1``). The index costs 12 bytes per training token.
+longest training line, or ``max_context + 1``). The index keeps 12 bytes per training token; building
+it peaks near 140 (one int32 rank array per doubling, kept for the lcp).
 
 Queries: a context suffix s_k = q[t-k .. t-1] of target q[t] is the k-token string that starts at
 p = t - k. A *chain* starts at every position p with the suffix-array rows of the token q[p] and, at
@@ -292,6 +293,8 @@ class InfiniGram(LanguageModel):
             False: the n-gram models' convention, a context starts at its line's ``<s>``.
     """
 
+    family = "n-gram"
+
     def __init__(self, smoothing: str = "wb", max_context: int | None = None, cross_lines: bool = False):
         self.smoothing = smoothing
         self.max_context = max_context
@@ -446,6 +449,10 @@ class InfiniGram(LanguageModel):
         return dense, token.size
 
     # ------------------------------------------------------------ match statistics
+
+    def split_extras(self, ids) -> dict:
+        """:meth:`match_stats` of a scored split (the runner records it per split)."""
+        return self.match_stats(ids)
 
     def match_stats(self, ids) -> dict:
         """How far contexts match and how often the most probable token is the right one, on a split.
