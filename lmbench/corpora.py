@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import itertools
+import math
 import os
 import re
 import urllib.request
@@ -171,7 +172,8 @@ def split_lines(lines: list[str], fractions=DEFAULT_FRACTIONS, what: str = "the 
 
 def check_fractions(fractions) -> None:
     """Raise unless there are three positive fractions summing to 1."""
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+    if len(fractions) != 3 or not all(math.isfinite(f) and f > 0 for f in fractions) \
+            or abs(sum(fractions) - 1) > 1e-6:
         raise LmbenchError(
             f"split fractions must be three positive numbers summing to 1, got {format_fractions(fractions)}; "
             f"e.g. --split 0.8,0.1,0.1"

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .corpora import SPLITS, RawCorpus
-from .tokenize import Tokenizer
+from .tokenize import Tokenizer, fit_tokenizer
 from .vocab import Vocabulary, factorize
 
 
@@ -63,7 +63,7 @@ class Dataset:
         return {
             "name": self.name,
             "source": self.source,
-            "tokenizer": asdict(self.tokenizer),
+            "tokenizer": self.tokenizer.to_dict(),
             "vocab_size": len(self.vocab),
             "splits": {name: asdict(st) for name, st in self.stats.items()},
         }
@@ -91,7 +91,10 @@ def utf8_bytes(normalized: list[str]) -> int:
 
 def _tokenize(lines: list[str], tokenizer: Tokenizer) -> _Tokenized:
     """Normalize each line once; split, hash and measure the normalized lines."""
-    normalized = [tokenizer.normalize_line(line) for line in lines]
+    return _tokenize_normalized([tokenizer.normalize_line(line) for line in lines], tokenizer)
+
+
+def _tokenize_normalized(normalized: list[str], tokenizer: Tokenizer) -> _Tokenized:
     tokens, lengths = tokenizer.split_normalized(normalized)
     codes, uniques = factorize(tokens)
     return _Tokenized(codes, uniques, lengths, utf8_bytes(normalized))
@@ -149,6 +152,11 @@ def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocab
 def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None) -> Dataset:
     """Tokenize every split, build the vocabulary from train only, and encode (as :func:`encode_lines`).
 
+    A BPE tokenizer not yet fitted learns its subwords from the normalized training lines first
+    (:func:`lmbench.tokenize.fit_tokenizer`); the Dataset holds the fitted tokenizer, so the run
+    records it and can tokenize new text the same way. ``n_bytes`` counts the normalized text
+    whatever the tokenizer, so bits per byte compares word, char and bpe runs of one normalization.
+
     Args:
         raw: the corpus lines per split.
         tokenizer: how lines become tokens.
@@ -158,7 +166,9 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
     Returns:
         The Dataset every model of a run shares.
     """
-    tokenized = {name: _tokenize(raw.splits[name], tokenizer) for name in SPLITS}
+    normalized = {name: [tokenizer.normalize_line(line) for line in raw.splits[name]] for name in SPLITS}
+    tokenizer = fit_tokenizer(tokenizer, normalized["train"], normalized=True)
+    tokenized = {name: _tokenize_normalized(normalized[name], tokenizer) for name in SPLITS}
     train = tokenized["train"]
     vocab = Vocabulary.from_factorized(train.codes, train.uniques, tokenizer.eos, min_freq, max_vocab)
     splits, stats = {}, {}

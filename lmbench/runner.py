@@ -120,6 +120,10 @@ def check_config(config: RunConfig) -> None:
         raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
     if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
         raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
+    if config.split is not None:
+        from .corpora import check_fractions
+
+        check_fractions(tuple(config.split))
     if config.fractions is not None:
         fractions = list(config.fractions)
         if not fractions or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1

@@ -1,8 +1,10 @@
-"""Training recurrent language models: batching, truncated BPTT, optimizers, schedules, stopping.
+"""Training neural language models: batching, truncated BPTT, optimizers, schedules, stopping.
 
 The loop here is generic: it trains any ``nn.Module`` whose ``forward(inputs, state)`` maps
 time-major token ids (T, B) and a recurrent state (None: zeros) to logits (T, B, V) and the new
-state. :mod:`lmbench.models.neural` builds such networks and calls :func:`train_network`.
+state. :mod:`lmbench.models.neural` builds such networks and calls :func:`train_network`; so does
+:mod:`lmbench.models.transformer`, whose network carries no state (it ignores ``state`` and returns
+None), trained on windows of its context length.
 
 The training stream. A split of N tokens ``x0 .. x_{N-1}`` becomes N (input, target) pairs::
 
@@ -49,6 +51,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Callable, Iterator
 
 import numpy as np
@@ -62,7 +65,7 @@ from .errors import LmbenchError, unknown_name_error
 
 OPTIMIZERS: dict[str, type] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SAMPLINGS = ("sequential", "random")
-LR_SCHEDULES = ("plateau", "step")
+LR_SCHEDULES = ("plateau", "step", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -142,12 +145,17 @@ class TrainConfig:
             layers and embedding tables are not decayed (see :func:`parameter_groups`).
         clip: maximum global gradient norm (None or 0: no clipping).
         lr_schedule: "plateau" (multiply lr by ``lr_decay`` when validation perplexity has not
-            improved for more than ``patience`` epochs; ``ReduceLROnPlateau``) or "step" (lr of epoch
+            improved for more than ``patience`` epochs; ``ReduceLROnPlateau``), "step" (lr of epoch
             e, counted from 1, is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s
-            schedule; ``LambdaLR``).
+            schedule; ``LambdaLR``) or "cosine" (linear warm-up over ``warmup`` batches, then cosine
+            decay to ``lr * min_lr_ratio`` at the last planned batch, stepped per batch; see
+            :func:`cosine_multiplier`). The plateau and step schedules change lr between epochs.
         lr_decay: multiplicative decay factor in (0, 1].
         patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
         decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
+        warmup: warm-up length of the "cosine" schedule: a number in [0, 1) is a fraction of the
+            planned batches (rounded to whole batches), a whole number >= 1 a number of batches.
+        min_lr_ratio: the "cosine" schedule's final lr as a fraction of ``lr``, in [0, 1].
         early_stopping: stop after this many epochs without validation improvement (None: never).
         progress: show a progress bar per epoch on stderr with tokens/s and the running training
             perplexity when stderr is a terminal; otherwise (a log file, CI) one plain line per epoch.
@@ -168,11 +176,17 @@ class TrainConfig:
     decay_start_epoch: int = 4
     early_stopping: int | None = 3
     progress: bool = True
+    warmup: float = 0.0
+    min_lr_ratio: float = 0.1
 
     @classmethod
     def from_object(cls, obj) -> "TrainConfig":
-        """Read every field from the attribute of the same name (e.g. a model's hyperparameters)."""
-        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls)})
+        """Read every field from the attribute of the same name (e.g. a model's hyperparameters).
+
+        A field the object has no attribute for keeps its default here (a model that does not offer
+        that option), so the defaults still come from this class only.
+        """
+        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls) if hasattr(obj, f.name)})
 
     def check(self) -> None:
         """Raise LmbenchError naming the first invalid value and what is allowed."""
@@ -195,6 +209,17 @@ class TrainConfig:
             check_int("early_stopping", self.early_stopping, 1)
         if not isinstance(self.progress, bool):
             raise LmbenchError(f"progress must be true or false, got {self.progress!r}")
+        check_number("warmup", self.warmup, 0.0)
+        if self.warmup >= 1 and self.warmup != int(self.warmup):
+            raise LmbenchError(f"warmup must be a fraction in [0, 1) of the planned batches or a whole number of "
+                               f"batches, got {self.warmup!r}")
+        check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """Warm-up batches of the "cosine" schedule for ``total_steps`` planned batches."""
+        if self.warmup < 1:
+            return int(round(self.warmup * total_steps))
+        return int(self.warmup)
 
     def min_train_tokens(self) -> int:
         """Tokens needed for one full batch of ``num_steps`` windows after the largest random offset."""
@@ -338,18 +363,70 @@ def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer
     return OPTIMIZERS[config.optimizer](parameter_groups(net, config.weight_decay), lr=config.lr)
 
 
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer) -> LRScheduler | ReduceLROnPlateau:
-    """The learning-rate schedule of ``config.lr_schedule``, stepped once per epoch by :func:`step_scheduler`.
+def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
+                   total_steps: int | None = None) -> LRScheduler | ReduceLROnPlateau:
+    """The learning-rate schedule of ``config.lr_schedule``.
 
     "plateau": ``ReduceLROnPlateau`` on the validation perplexity (mode min) with factor ``lr_decay``
     and ``patience``; any decrease counts as an improvement (threshold 0) and every decay is applied
     (eps 0). "step": ``LambdaLR`` giving epoch e (counted from 1) ``lr * lr_decay ** max(0, e -
-    decay_start_epoch)`` (Zaremba et al. 2014).
+    decay_start_epoch)`` (Zaremba et al. 2014). Both are stepped once per epoch by
+    :func:`step_scheduler`.
+
+    "cosine": ``LambdaLR`` giving batch s (counted from 0 over the whole fit) ``lr *``
+    :func:`cosine_multiplier` ``(s, total_steps, warmup, min_lr_ratio)``, stepped after every
+    optimizer step (:func:`is_per_batch`), as warm-up schedules are (GPT-2 and nanoGPT, BERT,
+    ``transformers.get_cosine_schedule_with_warmup``): a warm-up of a few hundred batches would be
+    lost in one epoch if it were stepped per epoch.
+
+    Args:
+        config: the schedule's hyperparameters.
+        optimizer: the optimizer whose groups' lr the schedule sets.
+        total_steps: planned optimizer steps of the whole fit (needed by "cosine" only).
     """
     if config.lr_schedule == "plateau":
         return ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_decay, patience=config.patience,
                                  threshold=0.0, threshold_mode="abs", cooldown=0, min_lr=0.0, eps=0.0)
+    if config.lr_schedule == "cosine":
+        if total_steps is None:
+            raise ValueError("the cosine schedule needs the planned number of steps")
+        warmup = config.warmup_steps(total_steps)
+        return LambdaLR(optimizer, partial(cosine_multiplier, total_steps=total_steps, warmup_steps=warmup,
+                                           min_lr_ratio=config.min_lr_ratio))
     return LambdaLR(optimizer, lambda index: step_decay(index + 1, config.lr_decay, config.decay_start_epoch))
+
+
+def cosine_multiplier(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
+    """The "cosine" schedule's lr multiplier for batch ``step`` (counted from 0): warm-up, then cosine decay.
+
+    Linear warm-up from ``1 / warmup_steps`` to 1 over the first ``warmup_steps`` batches, then
+    half a cosine from 1 down to ``min_lr_ratio`` (Loshchilov & Hutter 2017, "SGDR", without
+    restarts; the warm-up and floor as in GPT-2 / nanoGPT's ``get_lr``)::
+
+        s < W:   (s + 1) / W
+        s >= W:  r + (1 - r) * (1 + cos(pi * p)) / 2,   p = min(1, (s - W) / max(1, S - W))
+
+    with S = ``total_steps``, W = ``warmup_steps``, r = ``min_lr_ratio``: batch W trains at the full
+    lr and batch S (one past the last planned batch) would reach the floor.
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def is_per_batch(config: TrainConfig) -> bool:
+    """Whether ``config.lr_schedule`` is stepped after every batch (else once per epoch)."""
+    return config.lr_schedule == "cosine"
+
+
+def planned_steps(n_pairs: int, config: TrainConfig) -> int:
+    """Optimizer steps of a fit that runs every epoch: ``epochs`` times the batches of an epoch at offset 0.
+
+    A random offset can leave an epoch one batch shorter, so this is an upper bound; the cosine
+    schedule is laid out over it.
+    """
+    return config.epochs * count_batches(n_pairs, config, 0)
 
 
 def step_decay(epoch: int, lr_decay: float, decay_start_epoch: int) -> float:
@@ -358,7 +435,10 @@ def step_decay(epoch: int, lr_decay: float, decay_start_epoch: int) -> float:
 
 
 def step_scheduler(scheduler: LRScheduler | ReduceLROnPlateau, valid_ppl: float | None) -> None:
-    """Advance the schedule past an epoch; the plateau schedule acts only on a validated epoch (``valid_ppl``)."""
+    """Advance a per-epoch schedule past an epoch; the plateau schedule acts only on a validated epoch (``valid_ppl``).
+
+    A per-batch schedule (:func:`is_per_batch`) is stepped by :func:`run_epoch` instead, not here.
+    """
     if isinstance(scheduler, ReduceLROnPlateau):
         if valid_ppl is not None:
             scheduler.step(valid_ppl)
@@ -485,7 +565,8 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
     generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()).item()))
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, net)
-    scheduler, best = make_scheduler(config, optimizer), BestWeights()
+    scheduler, best = make_scheduler(config, optimizer, planned_steps(inputs.numel(), config)), BestWeights()
+    batch_scheduler = scheduler if is_per_batch(config) else None
     if valid is not None and budget.limited:
         budget.valid_seconds = estimate_valid_seconds(valid)
     prefix = f"{label}: " if label else ""
@@ -499,7 +580,7 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
         bar = progress_bar(count_batches(inputs.numel(), config, offset), f"{prefix}epoch {epoch}/{config.epochs}",
                            config)
         stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator,
-                          budget.train_deadline(), bar)
+                          budget.train_deadline(), bar, batch_scheduler)
         if not math.isfinite(stats.nll_nats):
             bar.close()
             raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
@@ -518,7 +599,8 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
             print(f"{prefix}epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
         bar.close()  # the finished bar stays: one line per epoch
         best.update(valid_ppl, epoch, net)
-        step_scheduler(scheduler, valid_ppl if validated else None)
+        if batch_scheduler is None:
+            step_scheduler(scheduler, valid_ppl if validated else None)
         rows.append(curve_row(epoch, stats, valid_ppl, lr, time.perf_counter() - start))
         if not stats.complete or (valid is not None and not validated):
             stopped_by = "time_budget"
@@ -548,13 +630,15 @@ def progress_bar(n_batches: int, desc: str, config: TrainConfig) -> tqdm:
 
 def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
               inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
-              generator: torch.Generator, deadline: float, bar: tqdm) -> EpochStats:
+              generator: torch.Generator, deadline: float, bar: tqdm,
+              batch_scheduler: LRScheduler | None = None) -> EpochStats:
     """One pass of truncated BPTT over the training stream, stopped before a batch that would end past ``deadline``.
 
     The first batch always runs; a later one is not started if the mean batch time so far says it
     would end after ``deadline``. The loop does no host-device synchronization per batch: the summed
     loss stays on the device and is read when the progress bar refreshes its tokens/s and perplexity
-    (about twice a second) and at the end.
+    (about twice a second) and at the end. ``batch_scheduler`` (a per-batch lr schedule) is stepped
+    after every optimizer step.
     """
     net.train()
     carry = config.sampling == "sequential"
@@ -575,6 +659,8 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
         if config.clip:
             nn.utils.clip_grad_norm_(params, config.clip)
         optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
         nll_sum += loss.detach() * y.numel()
         n_tokens += y.numel()
         done += 1
