@@ -84,6 +84,16 @@ def _token_options(fn):
     return click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")(fn)
 
 
+def _run_token_options(fn):
+    """--tokenizer (word, char or bpe subwords), --bpe-vocab-size and --normalize, for runs and sweeps."""
+    fn = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
+                      help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own.")(fn)
+    fn = click.option("--bpe-vocab-size", type=click.IntRange(min=1), metavar="N",
+                      help="Subwords BPE learns from the training split with --tokenizer bpe (default 8000).")(fn)
+    return click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]),
+                        help="word, char, or bpe (subwords learned from train). Default: the corpus's own.")(fn)
+
+
 def _run_options(fn):
     """Every option of `lmbench run` (also taken by `lmbench sweep`)."""
     decorators = [
@@ -116,7 +126,7 @@ def _run_options(fn):
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return _token_options(fn)
+    return _run_token_options(fn)
 
 
 @cli.command()

@@ -47,7 +47,9 @@ class RunConfig:
     Args:
         models: model labels (registry names, or custom labels defined in ``params``).
         corpus: corpus name, ``nltk:...`` id, file or directory.
-        tokenizer: "word" or "char"; None: the corpus default.
+        tokenizer: "word", "char" or "bpe" (subwords learned from the training split); None: the corpus default.
+        bpe_vocab_size: subwords BPE learns with tokenizer "bpe" (None: 8000); the run's V is those
+            occurring in train plus ``<unk>`` and end of line (at most bpe_vocab_size + 2).
         normalize: "none", "lower" or "d2l"; None: the corpus default.
         min_freq: minimum training count for the vocabulary.
         max_vocab: vocabulary cap (``<unk>`` and end of line included).
@@ -73,6 +75,7 @@ class RunConfig:
     corpus: str = "timemachine"
     tokenizer: str | None = None
     normalize: str | None = None
+    bpe_vocab_size: int | None = None
     min_freq: int = 1
     max_vocab: int | None = None
     split: tuple | None = None
@@ -120,6 +123,8 @@ def check_config(config: RunConfig) -> None:
         raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
     if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
         raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
+    if config.bpe_vocab_size is not None and config.tokenizer != "bpe":
+        raise LmbenchError("--bpe-vocab-size applies to --tokenizer bpe only; add --tokenizer bpe or drop it")
     if config.split is not None:
         from .corpora import check_fractions
 
@@ -217,7 +222,8 @@ def load_dataset(config: RunConfig) -> Dataset:
     if config.split is not None and getattr(raw, "presplit", False):
         raise LmbenchError(f"--split applies to a corpus that is one text, but {config.corpus} comes with its own "
                            f"train/valid/test files; drop --split")
-    tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize)
+    tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize,
+                          vocab_size=config.bpe_vocab_size)
     return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab)
 
 
@@ -532,7 +538,9 @@ class Run:
     def _describe_data(self) -> None:
         d = self.dataset
         parts = ", ".join(f"{name} {st.n_tokens:,} tokens ({st.n_oov:,} OOV)" for name, st in d.stats.items())
-        self.echo(f"corpus {d.name}: {d.tokenizer.kind} tokens, normalize={d.tokenizer.normalize}, "
+        kind = d.tokenizer.kind + (f" ({d.tokenizer.vocab_size:,} BPE subwords learned from train)"
+                                   if d.tokenizer.kind == "bpe" else "")
+        self.echo(f"corpus {d.name}: {kind} tokens, normalize={d.tokenizer.normalize}, "
                   f"vocabulary {len(d.vocab):,}; {parts}")
         self.echo(f"writing to {self.output.target}" + (" (staged until complete)" if self.out != self.output.target
                                                        else ""))

@@ -13,7 +13,7 @@ Machine Translation of Rare Words with Subword Units") learned from the training
 whitespace-separated word carries a leading ``▁`` (U+2581), so ``"the cat"`` may become
 ``▁the ▁c at``, and merges never cross a word boundary. Each word is thus split into subwords, and
 a bpe run predicts the same words as a word run (``exp(nll_nats / word tokens)`` is a per-word
-perplexity). Whitespace is treated as by the word tokenizer (runs of it are one separator). Character
+perplexity). Whitespace is treated as by the word tokenizer (a run of it separates two words). Character
 BPE rather than byte-level BPE (GPT-2) keeps every subword readable text (Chinese stays Chinese in
 ``lmbench score`` and ``generate``); a character never seen in training is its own token, which the
 vocabulary maps to ``<unk>`` and counts as out of vocabulary, exactly as the char tokenizer does.
@@ -38,13 +38,13 @@ NORMALIZATIONS = ("none", "lower", "d2l")
 #: subwords learned by ``Tokenizer("bpe")`` when no vocabulary size is given.
 DEFAULT_BPE_VOCAB_SIZE = 8000
 MAX_BPE_VOCAB_SIZE = 10_000_000
-#: marks a subword that starts a space-separated piece of a line (SentencePiece's meta symbol).
+#: marks the first subword of each word (SentencePiece's meta symbol for a preceding space).
 SPACE = "\u2581"
 #: a whole word spelled so is the unknown token (as for words); BPE never splits or learns it.
 UNK_WORD = "<unk>"
 #: what the BPE library emits for a character training never saw; replaced by that character at once.
-#: It cannot be a learned subword: a ``▁`` occurs only at the start of a subword.
-_UNSEEN = "<\u2581unseen\u2581>"
+#: No word holds a newline, so no learned subword is spelled so.
+_UNSEEN = "\n<unseen>\n"
 #: tag of the serialized BPE model (``Tokenizer.model_json``), checked when a saved run is loaded.
 _BPE_FORMAT = "lmbench-bpe-1"
 
@@ -65,7 +65,9 @@ class Tokenizer:
         vocab_size: bpe only: how many subwords to learn, the training text's characters (always all
             of them, so never fewer) plus merges. The run's vocabulary then holds the subwords that
             occur in the encoded training split plus ``<unk>`` and the end of line: at most
-            ``vocab_size + 2``. None: :data:`DEFAULT_BPE_VOCAB_SIZE`.
+            ``vocab_size + 2`` (when the characters are fewer than ``vocab_size``), usually somewhat
+            fewer, since some subwords only ever occur inside longer ones. None:
+            :data:`DEFAULT_BPE_VOCAB_SIZE`.
         model_json: bpe only: the learned merges (set by :func:`fit_tokenizer`; None until then).
     """
 
@@ -240,22 +242,21 @@ def _import_tokenizers():
 
 
 def _training_text(normalized: list[str]):
-    """Each line's words (as ``str.split`` finds them, ``<unk>`` left out), each after one space."""
+    """Each line's words (as ``str.split`` finds them, ``<unk>`` left out), each marked ``▁``, joined by spaces."""
     for line in normalized:
         words = line.split()
         if UNK_WORD in words:
             words = [word for word in words if word != UNK_WORD]
         if words:
-            yield " " + " ".join(words)
+            yield SPACE + (" " + SPACE).join(words)
 
 
 def _train_bpe(normalized: list[str], vocab_size: int) -> str:
     """Learn BPE merges from normalized training lines; the model as compact JSON (alphabet and merges, in order)."""
     tokenizers = _import_tokenizers()
-    hf = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token=_UNSEEN))
-    hf.pre_tokenizer = _pre_tokenizer(tokenizers)
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=vocab_size + 1, show_progress=False,  # + the unseen placeholder
-                                             initial_alphabet=[SPACE], special_tokens=[_UNSEEN])
+    hf = tokenizers.Tokenizer(tokenizers.models.BPE())
+    hf.pre_tokenizer = tokenizers.pre_tokenizers.Split(" ", "removed")    # the words, each marked ▁ already
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, initial_alphabet=[SPACE])
     try:
         hf.train_from_iterator(_training_text(normalized), trainer)
     except UnicodeEncodeError as err:
@@ -271,11 +272,6 @@ def _train_bpe(normalized: list[str], vocab_size: int) -> str:
 def _invalid_text(err: UnicodeEncodeError) -> LmbenchError:
     return LmbenchError(f"--tokenizer bpe needs valid Unicode text, but the text holds {err.object[err.start:err.end]!r} "
                         f"(a lone surrogate); decode the text strictly or use --tokenizer char")
-
-
-def _pre_tokenizer(tokenizers):
-    """Spaces become ``▁`` and each word starts at one (nothing is prepended: words come after a space)."""
-    return tokenizers.pre_tokenizers.Metaspace(replacement=SPACE, prepend_scheme="never", split=True)
 
 
 class _Bpe:
@@ -296,7 +292,6 @@ class _Bpe:
         except Exception as err:  # json, shape or tokenizers errors: the stored model is unusable
             raise LmbenchError(f"the tokenizer's BPE model is damaged ({type(err).__name__}: {err}); "
                                f"is the run's config.json intact?") from None
-        self.hf.pre_tokenizer = _pre_tokenizer(tokenizers)
 
     def split(self, normalized: list[str]) -> tuple[list[str], np.ndarray]:
         """Subwords of normalized lines, flat, and subwords per line (n_lines,) int64."""
@@ -319,7 +314,7 @@ class _Bpe:
     def encode_words(self, words: list[str]) -> list[list[str]]:
         """Subwords of each word; ``<unk>`` stays whole, a character training never saw stays itself."""
         try:
-            encodings = self.hf.encode_batch([" " + word for word in words], add_special_tokens=False)
+            encodings = self.hf.encode_batch([SPACE + word for word in words], add_special_tokens=False)
         except (UnicodeEncodeError, TypeError):  # tokenizers refuses a str holding a lone surrogate
             for word in words:
                 try:
@@ -333,7 +328,7 @@ class _Bpe:
             if word == UNK_WORD:
                 tokens = [UNK_WORD]
             elif _UNSEEN in tokens:
-                text = " " + word
+                text = SPACE + word
                 tokens = [text[a:b] if tok == _UNSEEN else tok for tok, (a, b) in zip(tokens, enc.offsets)]
             out.append(tokens)
         return out

@@ -70,7 +70,7 @@ def test_vocabulary_holds_the_subwords_of_the_encoded_training_text():
     ds = dataset(HAND_TRAIN, ["b"], ["ab"], Tokenizer("bpe", vocab_size=6))
     assert ds.vocab.itos == ["<unk>", "</s>", SPACE + "ab", "ab", "c", SPACE]
     assert ds.splits["train"].tolist() == [2, 2, 2, 5, 4, 3, 1]
-    assert ds.splits["valid"].tolist() == [5, 0, 1] and ds.stats["valid"].n_oov == 1   # "b" is a subword no train word ends in
+    assert ds.splits["valid"].tolist() == [5, 0, 1] and ds.stats["valid"].n_oov == 1   # b never stands alone in train
     assert len(ds.vocab) <= 6 + 2
 
 
@@ -80,10 +80,10 @@ def test_subwords_are_learned_from_train_only_so_a_test_only_word_is_never_whole
     ds = dataset(train, valid, ["the zebra"], Tokenizer("bpe", vocab_size=200))
     merges = json.loads(ds.tokenizer.model_json)["merges"]
     assert not any("z" in a + b for a, b in merges)                      # nothing learned from valid
-    assert not any("zebra" in tok for tok in ds.vocab.itos)
-    zebra = ds.tokenizer.tokenize_line("zebra")
-    assert len(zebra) > 1 and "".join(zebra) == SPACE + "zebra"
-    assert ds.stats["test"].n_oov >= 1                                    # z was never seen: <unk>
+    # every train word merges whole; z, b, r were never seen, and ▁, e, a never stand alone in train
+    assert ds.vocab.itos == ["<unk>", "</s>", SPACE + "the", SPACE + "cat", SPACE + "mat", SPACE + "on", SPACE + "sat"]
+    assert ds.tokenizer.tokenize_line("zebra") == [SPACE, "z", "e", "b", "r", "a"]
+    assert (ds.stats["test"].n_oov, ds.stats["test"].n_tokens) == (6, 8)
 
 
 def test_a_vocabulary_size_below_the_alphabet_keeps_every_training_character():
@@ -105,7 +105,7 @@ def test_training_is_deterministic_in_one_process_and_across_processes():
     lines = skewed_text(3, 300)
     first, second = bpe(lines, 150), bpe(lines, 150)
     assert first.model_json == second.model_json
-    script = ("import sys, json; sys.path.insert(0, 'tests');"
+    script = ("import sys, json;"
               "from lmbench.tokenize import Tokenizer, fit_tokenizer;"
               "lines = json.loads(sys.stdin.read());"
               "print(fit_tokenizer(Tokenizer('bpe', vocab_size=150), lines).model_json)")
@@ -170,7 +170,7 @@ def test_encoding_a_batch_equals_encoding_each_line_and_each_word(train, lines, 
 def test_every_word_is_split_into_subwords_the_first_marked(train, lines):
     """A bpe split predicts the word tokenizer's words: one ▁-marked subword (or <unk>) starts each word.
 
-    (A word holding the marker ▁ itself is split at it: text rarely does.)
+    (A word holding the marker ▁ itself may have a second ▁-initial subword: text rarely does.)
     """
     tok = bpe(train, vocab_size=30)
     words = Tokenizer("word").split_normalized(lines)[0]

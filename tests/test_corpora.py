@@ -220,7 +220,7 @@ def test_tokenizers():
     assert Tokenizer("char", "d2l").tokenize_line("Año 2024: ¡Hola!") == list("año hola")
     assert Tokenizer("word", "lower").tokenize_line("The CAT") == ["the", "cat"]
     with pytest.raises(LmbenchError, match="unknown tokenizer"):
-        Tokenizer("bpe")
+        Tokenizer("sentencepiece")
 
 
 def test_chinese_character_dataset():

@@ -27,6 +27,17 @@ Word-level presets:
   medium one, its initialization (``RNNModel.init_weights``: embedding and output weights uniform in
   [-0.1, 0.1], output bias zero, the LSTM at torch's default), SGD lr 20 divided by 4 whenever
   validation perplexity does not improve, clipping at 0.25, 35 steps, batch 20.
+
+Transformer presets (:class:`lmbench.models.transformer.TransformerLM`, decoder-only, pre-LN, tied
+embeddings), sized for a laptop CPU, trained as nanoGPT trains its small models: AdamW (weight
+decay 0.1 on weight matrices only), linear warm-up then cosine decay to lr / 10 stepped per batch,
+gradient clipping at norm 1, shuffled windows of ``context`` tokens (``sampling="random"``):
+
+* ``transformer``: character level (The Time Machine): 4 blocks of width 128, 4 heads, MLP 512,
+  context 128, dropout 0.2; about 0.8M parameters.
+* ``transformer-word``: word level (PTB, WikiText-2): 4 blocks of width 256, 4 heads, MLP 1024,
+  context 128, dropout 0.3; about 5.7M parameters on PTB (2.6M of them the 10k x 256 embedding,
+  which is also the output layer).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from ..errors import LmbenchError
 
 RECURRENT = "lmbench.models.neural:RecurrentLM"
 DEEP_RECURRENT = "lmbench.models.neural:DeepRecurrentLM"
+TRANSFORMER = "lmbench.models.transformer:TransformerLM"
 
 _CHAR = {"dropout": 0.2}
 _ZAREMBA_SMALL = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 200, "dropout": 0.0,
@@ -48,8 +60,15 @@ _WORD = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 
          "optimizer": "sgd", "lr": 20.0, "clip": 0.25, "lr_schedule": "plateau", "lr_decay": 0.25, "patience": 0,
          "epochs": 40, "early_stopping": None}
 
+_TRANSFORMER_TRAINING = {"sampling": "random", "optimizer": "adamw", "weight_decay": 0.1, "clip": 1.0,
+                         "lr_schedule": "cosine", "min_lr_ratio": 0.1, "early_stopping": None}
+_TRANSFORMER_CHAR = {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_ff": 512, "context": 128, "dropout": 0.2,
+                     "batch_size": 32, "lr": 1e-3, "warmup": 0.05, "epochs": 20, **_TRANSFORMER_TRAINING}
+_TRANSFORMER_WORD = {"d_model": 256, "n_layers": 4, "n_heads": 4, "d_ff": 1024, "context": 128, "dropout": 0.3,
+                     "batch_size": 16, "lr": 1e-3, "warmup": 0.02, "epochs": 10, **_TRANSFORMER_TRAINING}
+
 #: preset name -> ("module:qualname" of the model class, default parameters, one-line description).
-NEURAL_PRESETS: dict[str, tuple[str, dict, str]] = {
+RECURRENT_PRESETS: dict[str, tuple[str, dict, str]] = {
     "rnn": (RECURRENT, {"cell": "rnn", **_CHAR}, "tanh RNN (nn.RNN), char-level d2l defaults"),
     "gru": (RECURRENT, {"cell": "gru", **_CHAR}, "GRU (nn.GRU), char-level d2l defaults"),
     "lstm": (RECURRENT, {"cell": "lstm", **_CHAR}, "LSTM (nn.LSTM), char-level d2l defaults"),
@@ -65,6 +84,17 @@ NEURAL_PRESETS: dict[str, tuple[str, dict, str]] = {
                                           "tie_weights": True},
                          "word-level 2x650 LSTM, dropout 0.5, tied weights (PyTorch example medium)"),
 }
+
+#: the Transformer presets, in the same form.
+TRANSFORMER_PRESETS: dict[str, tuple[str, dict, str]] = {
+    "transformer": (TRANSFORMER, _TRANSFORMER_CHAR,
+                    "char-level decoder-only Transformer, 4x128, context 128, AdamW + cosine (about 0.8M params)"),
+    "transformer-word": (TRANSFORMER, _TRANSFORMER_WORD,
+                         "word-level decoder-only Transformer, 4x256, context 128, tied embeddings, AdamW + cosine"),
+}
+
+#: every neural preset: the registry's neural names.
+NEURAL_PRESETS: dict[str, tuple[str, dict, str]] = {**RECURRENT_PRESETS, **TRANSFORMER_PRESETS}
 
 
 def resolve_class(path: str) -> type:

@@ -79,7 +79,8 @@ class TransformerArchitecture:
         n_heads: attention heads per block (they divide ``d_model``).
         d_ff: hidden width of each block's MLP.
         context: the most input positions one forward pass sees (rows of the position embedding).
-        dropout: dropout on the embeddings, the attention weights and each residual branch.
+        dropout: dropout on the embeddings and on each residual branch (attention and MLP outputs).
+        attn_dropout: dropout on the attention weights.
     """
 
     vocab_size: int
@@ -89,6 +90,7 @@ class TransformerArchitecture:
     d_ff: int
     context: int
     dropout: float = 0.0
+    attn_dropout: float = 0.0
 
     @property
     def n_inputs(self) -> int:
@@ -100,7 +102,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, arch: TransformerArchitecture):
         super().__init__()
-        self.n_heads, self.dropout = arch.n_heads, arch.dropout
+        self.n_heads, self.attn_dropout = arch.n_heads, arch.attn_dropout
         self.qkv = nn.Linear(arch.d_model, 3 * arch.d_model)
         self.proj = nn.Linear(arch.d_model, arch.d_model)
         self.drop = nn.Dropout(arch.dropout)
@@ -110,7 +112,7 @@ class CausalSelfAttention(nn.Module):
         batch, steps, width = x.shape
         q, k, v = self.qkv(x).view(batch, steps, 3, self.n_heads, width // self.n_heads).unbind(2)  # (B, T, H, Dh)
         attended = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                                  dropout_p=self.dropout if self.training else 0.0,
+                                                  dropout_p=self.attn_dropout if self.training else 0.0,
                                                   is_causal=True)  # (B, H, T, Dh)
         return self.drop(self.proj(attended.transpose(1, 2).reshape(batch, steps, width)))  # (B, T, D)
 
@@ -286,7 +288,11 @@ class TransformerLM(LanguageModel):
             loop's ``num_steps``) and the number of learned positions.
         stride: scoring windows' step (see the module docstring), 1 <= stride <= context; None:
             ``max(1, context // 4)``.
-        dropout: dropout probability in [0, 1) on the embeddings, attention weights and residual branches.
+        dropout: dropout probability in [0, 1) on the embeddings and on each residual branch (GPT-2's
+            ``embd_pdrop`` and ``resid_pdrop``).
+        attn_dropout: dropout probability in [0, 1) on the attention weights (GPT-2's ``attn_pdrop``).
+            0 by default: on a CPU, attention dropout makes ``scaled_dot_product_attention`` leave its
+            fused kernel for the explicit (B, H, T, T) computation, several times slower.
 
     The training arguments (batch_size, sampling, epochs, time_budget, optimizer, lr, weight_decay,
     clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress, warmup,
@@ -302,7 +308,7 @@ class TransformerLM(LanguageModel):
     stochastic = True
 
     def __init__(self, d_model: int = 128, n_layers: int = 4, n_heads: int = 4, d_ff: int | None = None,
-                 context: int = 128, stride: int | None = None, dropout: float = 0.1,
+                 context: int = 128, stride: int | None = None, dropout: float = 0.1, attn_dropout: float = 0.0,
                  batch_size: int = _DEFAULTS.batch_size, sampling: str = _DEFAULTS.sampling,
                  epochs: int = _DEFAULTS.epochs, time_budget: float | None = _DEFAULTS.time_budget,
                  optimizer: str = _DEFAULTS.optimizer, lr: float = _DEFAULTS.lr,
@@ -319,6 +325,7 @@ class TransformerLM(LanguageModel):
         self.context = context
         self.stride = stride
         self.dropout = dropout
+        self.attn_dropout = attn_dropout
         self.batch_size = batch_size
         self.sampling = sampling
         self.epochs = epochs
@@ -356,6 +363,7 @@ class TransformerLM(LanguageModel):
                 raise LmbenchError(f"stride must be at most context ({self.context}), got {self.stride}; a larger "
                                    f"stride would leave tokens unscored")
         check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        check_number("attn_dropout", self.attn_dropout, 0.0, 1.0, open_high=True)
         check_int("eval_batch", self.eval_batch, 1)
         select_device(self.device)  # an unknown or unavailable device fails here, before any data is read
         self.train_config().check()
@@ -375,7 +383,7 @@ class TransformerLM(LanguageModel):
     def architecture(self, vocab_size: int) -> TransformerArchitecture:
         return TransformerArchitecture(vocab_size, self.d_model, self.n_layers, self.n_heads,
                                        self.d_ff if self.d_ff is not None else 4 * self.d_model, self.context,
-                                       self.dropout)
+                                       self.dropout, self.attn_dropout)
 
     def _display_name(self) -> str:
         """The name progress lines use: the run's label, else "transformer"."""
