@@ -84,9 +84,11 @@ def _buckets(buckets: pd.DataFrame) -> str:
     ppl = ppl.map(_num) if hasattr(ppl, "map") else ppl.applymap(_num)
     share = share.map(_pct) if hasattr(share, "map") else share.applymap(_pct)
     header = pd.DataFrame([{b: f"{n:,}" for b, n in counts.items()}], index=["tokens"])
+    code = {b: f"`{b}`" for b in order}  # `<unk>` would read as an HTML tag
     return ("## Where the differences come from (test)\n\nPerplexity by training count of the target token "
-            "(`<unk>`: out of vocabulary):\n\n" + _markdown(pd.concat([header, ppl]).reset_index(names="model"))
-            + "\n\nShare of each model's total NLL:\n\n" + _markdown(share.reset_index(names="model")))
+            "(`<unk>`: out of vocabulary):\n\n"
+            + _markdown(pd.concat([header, ppl]).rename(columns=code).reset_index(names="model"))
+            + "\n\nShare of each model's total NLL:\n\n" + _markdown(share.rename(columns=code).reset_index(names="model")))
 
 
 def _seeds(seeds: pd.DataFrame) -> str:
