@@ -521,8 +521,7 @@ class Run:
         if not self.config.fractions:
             return pd.DataFrame()
         sweep = sweep_table(frame, {j.label: j.base_label for j in self.jobs}, {j.label: j.fraction for j in self.jobs})
-        sweep_plot(sweep, self.out / "sweep.png", f"{self.dataset.name}: test perplexity against training tokens "
-                                                  f"(vocabulary of the whole training split)")
+        sweep_plot(sweep, self.out / "sweep.png", f"{self.dataset.name}: test perplexity by training size")
         self.sweep_notes = describe_crossovers(crossovers(sweep))
         for line in self.sweep_notes:
             self.echo(line)
