@@ -148,8 +148,11 @@ class TrainConfig:
             improved for more than ``patience`` epochs; ``ReduceLROnPlateau``), "step" (lr of epoch
             e, counted from 1, is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s
             schedule; ``LambdaLR``) or "cosine" (linear warm-up over ``warmup`` batches, then cosine
-            decay to ``lr * min_lr_ratio`` at the last planned batch, stepped per batch; see
-            :func:`cosine_multiplier`). The plateau and step schedules change lr between epochs.
+            decay to ``lr * min_lr_ratio`` at the end of the planned batches, ``epochs`` times the
+            batches of an epoch, stepped per batch; see :func:`cosine_multiplier`: a fit cut short
+            by the time budget or early stopping ends before the floor, so set ``epochs`` to what
+            the budget allows). The plateau and step schedules change lr between epochs; a
+            learning-curve row's lr is the one its epoch started with.
         lr_decay: multiplicative decay factor in (0, 1].
         patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
         decay_start_epoch: last epoch trained at the full lr under the "step" schedule.

@@ -101,7 +101,7 @@ def test_set_and_suite_file(tmp_path, text_file):
     (["--models", "bigram", "--corpus", "{text}", "--split", "0.5,0.1,0.1"], "summing to 1"),
     (["--models", "bigram", "--corpus", "{text}", "--split", "a,b,c"], "three comma-separated fractions"),
     (["--models", "bigram", "--corpus", "{text}", "--min-freq", "0"], "--min-freq"),
-    (["--models", "bigram", "--corpus", "{text}", "--tokenizer", "bpe"], "--tokenizer"),
+    (["--models", "bigram", "--corpus", "{text}", "--tokenizer", "sentencepiece"], "--tokenizer"),
     (["--corpus", "{text}"], "no models given"),
     (["--models", "bigram,bigram", "--corpus", "{text}"], "listed twice"),
     (["--models", "bigram", "--corpus", "{empty}"], "is empty"),

@@ -33,8 +33,9 @@ def backoff_logprob(query: NGramQuery, logp: list, bow: list, unseen_context_bow
 
     Args:
         query: the (context, token) pairs, from :meth:`NGramCounts.query_split` or ``query_next``.
-        logp: ``logp[k]`` = log p of every k-gram id (``logp[1]`` over token ids, ``<s>`` included).
-        bow: ``bow[k]`` = log backoff weight of every (k-1)-gram id as a context of order k (k >= 2).
+        logp: ``logp[k]`` = log p of every k-gram id (``logp[1]`` over token ids, ``<s>`` included); an
+            array, or for k >= 2 an on-disk table with ``take(index)`` (:class:`lmbench.models.ondisk.tables.LogTable`).
+        bow: ``bow[k]`` = log backoff weight of every (k-1)-gram id as a context of order k (k >= 2), likewise.
         unseen_context_bow: log weight of backing off from a context never seen (0 for normalized
             models; log alpha for stupid backoff).
 
@@ -50,12 +51,27 @@ def backoff_logprob(query: NGramQuery, logp: list, bow: list, unseen_context_bow
             continue
         gram = query.grams[k][rows]
         hit = gram >= 0
-        out[rows[hit]] += logp[k][gram[hit]]
+        out[rows[hit]] += gather(logp[k], gram[hit])
         pending[rows[hit]] = False
         miss = rows[~hit]
-        out[miss] += take(bow[k], query.contexts[k][miss], fill=unseen_context_bow)
+        out[miss] += gather_or_fill(bow[k], query.contexts[k][miss], unseen_context_bow)
     rows = np.flatnonzero(pending)
     out[rows] += logp[1][query.tokens[rows]]
+    return out
+
+
+def gather(table, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` (index >= 0) for an array or an on-disk table (an object with ``take``)."""
+    return table[index] if isinstance(table, np.ndarray) else table.take(index)
+
+
+def gather_or_fill(table, index: np.ndarray, fill: float) -> np.ndarray:
+    """``table[index]`` where ``index >= 0``, ``fill`` where it is -1 (an unseen context)."""
+    if isinstance(table, np.ndarray):
+        return take(table, index, fill=fill)
+    out = np.full(index.shape, fill, dtype=np.float64)
+    seen = index >= 0
+    out[seen] = table.take(index[seen])
     return out
 
 

@@ -25,12 +25,16 @@ KenLM and lmbench keep raw counts (nothing can precede ``<s>``).
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 
 from ..errors import LmbenchError
 from .backoff import BackoffNGram, format_orders, interpolate, one_line_warning
 from .ngram_counts import NGramCounts
+from .ondisk import Budget, OnDiskCounts, Progress, estimated_in_memory_bytes, parse_memory
+from .ondisk.budget import format_bytes
+from .ondisk.tables import count_of_counts, interpolated_tables
 
 #: KenLM's ``--discount_fallback`` defaults for modified Kneser-Ney (D1, D2, D3+).
 FALLBACK_MODIFIED = (0.5, 1.0, 1.5)
@@ -38,20 +42,26 @@ FALLBACK_MODIFIED = (0.5, 1.0, 1.5)
 FALLBACK_ONE = 0.75
 
 
-def discounted_terms(model: BackoffNGram, k: int, a: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """alpha and gamma of order k for counts ``a`` discounted by D(a) = d[min(a, 3) - 1] (D(0) = 0).
+def discounted_terms(a: np.ndarray, context: np.ndarray, n_contexts: int, d) -> tuple[np.ndarray, np.ndarray]:
+    """alpha and gamma of one order for counts ``a`` discounted by D(a) = d[min(a, 3) - 1] (D(0) = 0).
 
     alpha(h w) = (a(h w) - D(a(h w))) / sum_v a(h v);
     gamma(h) = (D1 N1(h .) + D2 N2(h .) + D3 N3+(h .)) / sum_v a(h v)   (1 where h has no continuation).
+
+    Args:
+        a: counts of the n-grams (of one order, or a window of it holding whole contexts).
+        context: the context of each n-gram, numbered 0..n_contexts-1.
+        n_contexts: how many contexts (gamma has one entry each).
+        d: (D1, D2, D3+).
     """
     a = np.asarray(a, dtype=np.float64)
     table = np.array([0.0, d[0], d[1], d[2]])
     discount = table[np.minimum(a, 3).astype(np.int64)]
-    total = model._per_context(k, a)
-    left = model._per_context(k, discount)
+    total = np.bincount(context, weights=a, minlength=n_contexts).astype(np.float64)
+    left = np.bincount(context, weights=discount, minlength=n_contexts).astype(np.float64)
     seen = total > 0
     safe = np.where(seen, total, 1.0)
-    alpha = (a - discount) / safe[model._context_of(k)]
+    alpha = (a - discount) / safe[context]
     gamma = np.where(seen, left / safe, 1.0)
     return alpha, gamma
 
@@ -110,12 +120,89 @@ def one_discount(n: np.ndarray) -> tuple[float | None, str]:
 
 
 class InterpolatedNGram(BackoffNGram):
-    """Base of interpolated models: subclasses give the per-order terms alpha and gamma."""
+    """Base of interpolated models: subclasses give the per-order terms alpha and gamma.
 
-    def _terms(self, suffixes: list) -> tuple[list, list]:
+    Subclasses that accept ``memory`` and ``storage`` (Kneser-Ney, absolute discounting, Witten-Bell)
+    implement ``_term_counts`` and ``_order_terms`` and can be fitted in bounded memory: with
+    ``storage="disk"``, or ``"auto"`` when :func:`~lmbench.models.ondisk.estimated_in_memory_bytes` exceeds
+    ``memory``, the counts and tables live in files of a temporary folder
+    (:class:`~lmbench.models.ondisk.OnDiskCounts`, see :mod:`lmbench.models.ondisk`) and every
+    probability is bit-for-bit the in-memory one.
+    """
+
+    #: where fit keeps the tables: "auto", "memory" or "disk" (classes without the parameter: memory).
+    storage: str = "memory"
+    #: the memory budget of an on-disk fit (None: :data:`~lmbench.models.ondisk.DEFAULT_MEMORY`).
+    memory = None
+    #: whether the terms need N1+(. g) (Kneser-Ney's continuation counts).
+    needs_continuation: bool = False
+    #: where an on-disk fit makes its temporary folder (None: TMPDIR); set by the caller, e.g. under a
+    #: run's output folder. Not a hyperparameter: it changes no probability.
+    scratch_dir: str | None = None
+
+    def check_params(self):
+        super().check_params()
+        check_storage(self.storage, self.memory)
+
+    def fit(self, train_ids, valid_ids=None, *, vocab):
+        self.check_params()
+        if not self._fit_on_disk(len(train_ids)):
+            return super().fit(train_ids, valid_ids, vocab=vocab)
+        self.vocab_ = vocab
+        self._fit_on_disk_tables(train_ids, valid_ids)
+        return self
+
+    def _fit_on_disk_tables(self, train_ids, valid_ids) -> None:
+        """Count in sorted runs on disk, then estimate and build the tables in streaming passes."""
+        progress, start = self._progress(), time.perf_counter()
+        self.counts_ = OnDiskCounts.build(train_ids, self.order, len(self.vocab_), self.vocab_.eos_id,
+                                          budget=Budget(parse_memory(self.memory)),
+                                          continuation=self.needs_continuation, progress=progress,
+                                          parent=self.scratch_dir)
+        self._estimate(valid_ids)
+        self.counts_.drop_fit_files()
+        seconds = time.perf_counter() - start
+        if seconds >= progress.min_seconds:
+            progress.emit(f"fitted on disk in {seconds:.1f}s ({len(train_ids) / seconds / 1e6:.2f}M tokens/s): "
+                          f"{self.n_params:,} n-grams, {format_bytes(self.counts_.disk_bytes())} "
+                          f"in {self.counts_.folder}")
+
+    def _fit_on_disk(self, n_tokens: int) -> bool:
+        if self.storage == "auto":
+            return estimated_in_memory_bytes(n_tokens, self.order) > parse_memory(self.memory)
+        return self.storage == "disk"
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the fitted tables are files (an on-disk fit) rather than arrays."""
+        return isinstance(getattr(self, "counts_", None), OnDiskCounts)
+
+    def _progress(self) -> Progress:
+        return Progress(self.label)
+
+    def _window_items(self) -> int:
+        return self.counts_.budget.window_items if self.on_disk else 1 << 20
+
+    def _term_counts(self, suffixes: list) -> list:
+        """The counts each order's terms use, index k (in memory: arrays; on disk: files above order 1)."""
         raise NotImplementedError
 
+    def _order_terms(self, k: int, a, context: np.ndarray, n_contexts: int) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, gamma) of order k for n-grams with counts ``a`` in contexts numbered 0..n_contexts-1."""
+        raise NotImplementedError
+
+    def _terms(self, suffixes: list) -> tuple[list, list]:
+        counts = self._term_counts(suffixes)
+        alpha, gamma = [None], [None]
+        for k in range(1, self.order + 1):
+            a, g = self._order_terms(k, counts[k], self._context_of(k), self.counts_.n_types(k - 1))
+            alpha.append(a)
+            gamma.append(g)
+        return alpha, gamma
+
     def _tables(self, suffixes):
+        if self.on_disk:
+            return interpolated_tables(self.counts_, self._term_counts(suffixes), self._order_terms, self._progress())
         alpha, gamma = self._terms(suffixes)
         return interpolate(self.counts_, alpha, gamma, suffixes)
 
@@ -126,7 +213,21 @@ class InterpolatedNGram(BackoffNGram):
         the (k-1)-gram context (``gamma[1][0]``: the weight of the uniform distribution).
         """
         self._check_fitted()
+        if self.on_disk:
+            raise LmbenchError("interpolation_terms() needs the tables in memory; fit with storage='memory'")
         return self._terms(self.counts_.all_suffix_ids())
+
+
+#: values of the ``storage`` parameter.
+STORAGE_CHOICES = ("auto", "memory", "disk")
+
+
+def check_storage(storage, memory) -> None:
+    """Raise LmbenchError for a bad ``storage`` or ``memory`` parameter."""
+    if storage not in STORAGE_CHOICES:
+        raise LmbenchError(f"n-gram storage must be one of {', '.join(STORAGE_CHOICES)} (auto: on disk when the "
+                           f"tables would not fit in 'memory'), got {storage!r}")
+    parse_memory(memory)
 
 
 class _Discounted(InterpolatedNGram):
@@ -135,6 +236,9 @@ class _Discounted(InterpolatedNGram):
     fitted_keys = ("discounts_", "discounts_estimated_", "fallback_orders_")
     method_name = ""
     modified = False
+
+    def _term_counts(self, suffixes):
+        return self._count_arrays(suffixes)
 
     def _count_arrays(self, suffixes: list) -> list:
         """The counts each order discounts (raw or Kneser-Ney adjusted), index k."""
@@ -154,7 +258,7 @@ class _Discounted(InterpolatedNGram):
         counts = self._count_arrays(suffixes)
         out, reasons = np.zeros((self.order, 3)), []
         for k in range(1, self.order + 1):
-            n = NGramCounts.count_of_counts(counts[k], 4)
+            n = count_of_counts(counts[k], 4, self._window_items())
             if self.modified:
                 d, why = modified_discounts(n)
             else:
@@ -172,14 +276,8 @@ class _Discounted(InterpolatedNGram):
             one_line_warning(f"{self.method_name} discounts for {orders} cannot be estimated from counts of counts "
                              f"({reasons[0]}: small or artificial data); using fallback {fallback}")
 
-    def _terms(self, suffixes):
-        counts = self._count_arrays(suffixes)
-        alpha, gamma = [None], [None]
-        for k in range(1, self.order + 1):
-            a, g = discounted_terms(self, k, counts[k], self.discounts_[k - 1])
-            alpha.append(a)
-            gamma.append(g)
-        return alpha, gamma
+    def _order_terms(self, k, a, context, n_contexts):
+        return discounted_terms(a, context, n_contexts, self.discounts_[k - 1])
 
     def fitted_summary(self):
         d = self.discounts_
@@ -221,14 +319,21 @@ class KneserNey(_Discounted):
             entries, each a number or (modified) a triple (D1, D2, D3+); Dj in (0, j] (a single
             number: in (0, 1]).
         modified: three discounts per order (True) or one (False, "kn1").
+        memory: the memory budget of the tables, a size like "4G" (default 4G); see ``storage``.
+        storage: "auto" (default: in memory unless the tables are estimated to need more than ``memory``,
+            then on disk), "memory", or "disk" (sorted runs spilled to a temporary folder and merged, as
+            KenLM's lmplz; same probabilities, bounded memory; see :mod:`lmbench.models.ondisk`).
     """
 
     method_name = "Kneser-Ney"
+    needs_continuation = True
 
-    def __init__(self, order: int = 3, discounts=None, modified: bool = True):
+    def __init__(self, order: int = 3, discounts=None, modified: bool = True, memory=None, storage: str = "auto"):
         super().__init__(order)
         self.discounts = discounts
         self.modified = modified
+        self.memory = memory
+        self.storage = storage
 
     def check_params(self):
         super().check_params()
@@ -240,6 +345,8 @@ class KneserNey(_Discounted):
         return self.discounts
 
     def _count_arrays(self, suffixes):
+        if self.on_disk:
+            return self.counts_.adjusted_counts()
         return kn_adjusted_counts(self.counts_, suffixes)
 
 
@@ -272,13 +379,19 @@ class AbsoluteDiscount(_Discounted):
         order: n-gram order.
         discount: None (estimate per order), a number in (0, 1] for every order, or a list of
             ``order`` numbers.
+        memory: the memory budget of the tables, a size like "4G" (default 4G); see ``storage``.
+        storage: "auto" (default: in memory unless the tables are estimated to need more than ``memory``,
+            then on disk), "memory", or "disk" (sorted runs spilled to a temporary folder and merged, as
+            KenLM's lmplz; same probabilities, bounded memory; see :mod:`lmbench.models.ondisk`).
     """
 
     method_name = "absolute discounting"
 
-    def __init__(self, order: int = 3, discount=None):
+    def __init__(self, order: int = 3, discount=None, memory=None, storage: str = "auto"):
         super().__init__(order)
         self.discount = discount
+        self.memory = memory
+        self.storage = storage
 
     def _given_discounts(self):
         return self.discount
@@ -303,18 +416,30 @@ class WittenBell(InterpolatedNGram):
 
         P(w | h) = (c(h w) + N1+(h .) P(w | h')) / (c(h) + N1+(h .)),     P_0 = 1 / V
 
-    with raw counts at every order. It has no hyperparameters.
+    with raw counts at every order. Its only parameters say where the tables are kept.
+
+    Args:
+        order: n-gram order.
+        memory: the memory budget of the tables, a size like "4G" (default 4G); see ``storage``.
+        storage: "auto" (default: in memory unless the tables are estimated to need more than ``memory``,
+            then on disk), "memory", or "disk" (sorted runs spilled to a temporary folder and merged, as
+            KenLM's lmplz; same probabilities, bounded memory; see :mod:`lmbench.models.ondisk`).
     """
 
-    def _terms(self, suffixes):
-        c = self.counts_
-        alpha, gamma = [None], [None]
-        for k in range(1, self.order + 1):
-            counts = c.counts[k].astype(np.float64)
-            total = self._per_context(k, counts)
-            types = c.distinct_continuations(k).astype(np.float64)
-            seen = total > 0
-            denominator = np.where(seen, total + types, 1.0)
-            alpha.append(counts / denominator[self._context_of(k)])
-            gamma.append(np.where(seen, types / denominator, 1.0))
-        return alpha, gamma
+    def __init__(self, order: int = 3, memory=None, storage: str = "auto"):
+        super().__init__(order)
+        self.memory = memory
+        self.storage = storage
+
+    def _term_counts(self, suffixes):
+        return self.counts_.counts
+
+    def _order_terms(self, k, counts, context, n_contexts):
+        counts = np.asarray(counts, dtype=np.float64)
+        total = np.bincount(context, weights=counts, minlength=n_contexts).astype(np.float64)
+        # N1+(h .): the distinct continuations of each context (order 1: the tokens seen in training)
+        types = np.array([(counts > 0).sum()]) if k == 1 else np.bincount(context, minlength=n_contexts)
+        types = types.astype(np.float64)
+        seen = total > 0
+        denominator = np.where(seen, total + types, 1.0)
+        return counts / denominator[context], np.where(seen, types / denominator, 1.0)

@@ -270,8 +270,9 @@ class RecurrentLM(LanguageModel):
             layers left at torch's default initialization; needs an embedding).
 
     The training arguments (num_steps, batch_size, sampling, epochs, time_budget, optimizer, lr,
-    weight_decay, clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress)
-    are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings. Then:
+    weight_decay, clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress,
+    warmup, min_lr_ratio) are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings
+    (so the warm-up and cosine schedule works for recurrent models too). Then:
 
         eval_chunk: time steps per forward call when scoring (memory only; scores do not depend on it).
         device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
@@ -294,7 +295,8 @@ class RecurrentLM(LanguageModel):
                  lr_decay: float = _DEFAULTS.lr_decay, patience: int = _DEFAULTS.patience,
                  decay_start_epoch: int = _DEFAULTS.decay_start_epoch,
                  early_stopping: int | None = _DEFAULTS.early_stopping, eval_chunk: int = 1024,
-                 device: str = "auto", progress: bool = _DEFAULTS.progress):
+                 device: str = "auto", progress: bool = _DEFAULTS.progress, warmup: float = _DEFAULTS.warmup,
+                 min_lr_ratio: float = _DEFAULTS.min_lr_ratio):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -317,6 +319,8 @@ class RecurrentLM(LanguageModel):
         self.patience = patience
         self.decay_start_epoch = decay_start_epoch
         self.early_stopping = early_stopping
+        self.warmup = warmup
+        self.min_lr_ratio = min_lr_ratio
         self.eval_chunk = eval_chunk
         self.device = device
         self.progress = progress

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import LmbenchError
 from ..vocab import Vocabulary
 from .base import LanguageModel
-from .ngram_counts import NGramCounts, NGramQuery, take
+from .ngram_counts import NGramCounts, NGramQuery, line_chunks, take
 
 
 class NGramModel(LanguageModel):
@@ -52,7 +52,12 @@ class NGramModel(LanguageModel):
         """Natural-log probability of each query token given its context."""
 
     def logprobs(self, ids) -> np.ndarray:
-        return self._logprob(self.counts_.query_split(ids, self.vocab_.eos_id))
+        eos, chunk = self.vocab_.eos_id, self.counts_.scoring_chunk_tokens()
+        if chunk is None or len(ids) <= chunk:
+            return self._logprob(self.counts_.query_split(ids, eos))
+        # tables on disk: score slices of whole lines (lines are independent), bounding memory
+        return np.concatenate([self._logprob(self.counts_.query_split(ids[start:stop], eos))
+                               for start, stop in line_chunks(ids, eos, chunk)])
 
     def next_logprobs(self, history) -> np.ndarray:
         return self._logprob(self.counts_.query_next(history, self.vocab_.eos_id))

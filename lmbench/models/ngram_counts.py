@@ -35,7 +35,7 @@ def pad_lines(ids: np.ndarray, eos_id: int, bos_id: int) -> tuple[np.ndarray, np
         (padded (N + lines,), depth) where ``depth[i]`` is how many tokens of the same line,
         ``<s>`` included, precede ``padded[i]`` (0 exactly at the ``<s>`` positions).
     """
-    ids = np.asarray(ids, dtype=np.int64)
+    ids = np.asarray(ids)
     ends = np.flatnonzero(ids == eos_id)
     if ids.size and (ends.size == 0 or ends[-1] != ids.size - 1):
         ends = np.append(ends, ids.size - 1)
@@ -45,7 +45,27 @@ def pad_lines(ids: np.ndarray, eos_id: int, bos_id: int) -> tuple[np.ndarray, np
     is_token = np.ones(padded.size, dtype=bool)
     is_token[bos_at] = False
     padded[is_token] = ids
-    return padded, np.arange(padded.size) - np.repeat(bos_at, lengths)
+    del is_token
+    depth = np.arange(padded.size)
+    depth -= np.repeat(bos_at, lengths)
+    return padded, depth
+
+
+def line_chunks(ids: np.ndarray, eos_id: int, chunk_tokens: int):
+    """(start, stop) of consecutive slices of a split, each ending at a line end (or the split's end).
+
+    Each slice holds about ``chunk_tokens`` tokens and at least one whole line, so slices can be
+    counted or scored independently: no n-gram crosses a line. A line longer than ``chunk_tokens``
+    makes its slice longer.
+    """
+    n, start = len(ids), 0
+    while start < n:
+        stop = min(start + chunk_tokens, n)
+        while stop < n and ids[stop - 1] != eos_id:     # extend to the end of the line
+            ends = np.flatnonzero(ids[stop:stop + chunk_tokens] == eos_id)
+            stop = stop + int(ends[0]) + 1 if ends.size else min(stop + chunk_tokens, n)
+        yield start, stop
+        start = stop
 
 
 def take(values: np.ndarray, index: np.ndarray, fill=0) -> np.ndarray:
@@ -175,6 +195,10 @@ class NGramCounts:
         for j in range(2, k + 1):
             first = first[self.prefix(j)]
         return first
+
+    def scoring_chunk_tokens(self) -> int | None:
+        """Tokens scored per slice of a split (None: the whole split at once)."""
+        return None
 
     def n_types(self, k: int) -> int:
         """Number of k-gram ids (for k = 1: every token id and ``<s>``; for k = 0: the empty context)."""

@@ -29,10 +29,12 @@ split and scores what is left). Precisely, target i (0-based, x_i) is predicted 
   ``context - stride + 1`` and ``context`` preceding tokens (the token just before it included).
 
 With ``stride=1`` every token sees exactly the ``min(i + 1, context)`` inputs before it: the full
-context, at one forward pass per token. The default ``stride`` is ``context // 4``: every token
-sees at least ``3/4 context + 1`` preceding tokens, at four windows' cost per ``context`` tokens.
-``fitted_summary`` states ``context``, ``stride`` and ``min_context``. ``next_logprobs(history)``
-conditions on the last ``context`` inputs of ``[<s>] + history``, as ``stride=1`` scores.
+context, at the cost of one window per token. The default ``stride`` is ``max(1, context // 4)``:
+every token sees at least ``context - stride + 1`` preceding tokens (97 of 128 for the presets)
+and at most ``context``, for the cost of about four windows per ``context`` tokens.
+``fitted_summary`` states ``context``, ``stride`` and ``min_context`` (so the results' note
+column does). ``next_logprobs(history)`` conditions on the last ``context`` inputs of
+``[<s>] + history``, as ``stride=1`` scores.
 
 Reproducibility. Fitting draws the initial weights, dropout masks and window order from torch's
 global generator (:func:`lmbench.seeding.seed_everything` before ``fit`` repeats it); on CUDA,

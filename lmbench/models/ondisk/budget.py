@@ -17,14 +17,19 @@ MIN_MEMORY_BYTES = 4096
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
 
-#: bytes of working memory per training token while counting a chunk (pad_lines, keys, np.unique's
-#: sort, inverse and counts, the ids of the previous order: about 12 int64 arrays).
+#: bytes of working memory per training token while counting a chunk (the padded chunk, keys, suffix
+#: ids, the sort permutation, sorted keys, inverse: about 8 int64 arrays at the peak, with slack).
 BYTES_PER_CHUNK_TOKEN = 112
 #: bytes per item of a merge or statistics window (keys, counts, sort permutation, gathered values).
 BYTES_PER_WINDOW_ITEM = 96
+#: larger chunks and windows are no faster (sorting 8M keys in cache-sized pieces and merging the runs beats
+#: one sort of everything), so a large budget is an upper bound, not a target.
+MAX_CHUNK_TOKENS = 1 << 23
+MAX_WINDOW_ITEMS = 1 << 22
 #: estimated peak bytes per training token and order of the in-memory path (np.unique over every
-#: order's keys, the walk's per-position ids, the tables): 120 MB per million tokens at order 5.
-IN_MEMORY_BYTES_PER_TOKEN_ORDER = 24
+#: order's keys, the walk's per-position ids, the tables): 160 MB per million tokens at order 5, as
+#: measured at 30M and 100M tokens (5.3 GB and 14.1 GB peaks, the process included).
+IN_MEMORY_BYTES_PER_TOKEN_ORDER = 32
 
 
 def parse_memory(value) -> int:
@@ -63,18 +68,19 @@ class Budget:
 
     ``chunk_tokens``: training tokens counted per sorted run; ``window_items``: entries per merge,
     statistics or lookup window. Both have small floors so that a tiny budget still makes progress
-    (a line longer than a chunk is counted whole).
+    (a line longer than a chunk is counted whole), and caps (:data:`MAX_CHUNK_TOKENS`,
+    :data:`MAX_WINDOW_ITEMS`) past which more memory buys no speed.
     """
 
     memory_bytes: int
 
     @property
     def chunk_tokens(self) -> int:
-        return max(64, self.memory_bytes // BYTES_PER_CHUNK_TOKEN)
+        return int(min(MAX_CHUNK_TOKENS, max(64, self.memory_bytes // BYTES_PER_CHUNK_TOKEN)))
 
     @property
     def window_items(self) -> int:
-        return max(64, self.memory_bytes // BYTES_PER_WINDOW_ITEM)
+        return int(min(MAX_WINDOW_ITEMS, max(64, self.memory_bytes // BYTES_PER_WINDOW_ITEM)))
 
 
 def estimated_in_memory_bytes(n_tokens: int, order: int) -> int:
@@ -85,13 +91,16 @@ def estimated_in_memory_bytes(n_tokens: int, order: int) -> int:
 class Progress:
     """One line on stderr per finished step of a long fit, with its throughput.
 
-    Steps shorter than ``min_seconds`` print nothing, so small fits stay silent.
+    Steps shorter than ``min_seconds`` print nothing, so small fits stay silent; a step that reports
+    its advance (``step.advance(n)``) also prints a line every ``interval_seconds`` while it runs.
     """
 
-    def __init__(self, label: str = "", enabled: bool = True, min_seconds: float = 1.0, stream=None):
+    def __init__(self, label: str = "", enabled: bool = True, min_seconds: float = 1.0, stream=None,
+                 interval_seconds: float = 15.0):
         self.prefix = f"[{label}] " if label else ""
         self.enabled = enabled
         self.min_seconds = min_seconds
+        self.interval_seconds = interval_seconds
         self.stream = stream
         self.lines: list[str] = []
 
@@ -108,10 +117,21 @@ class Progress:
 class _Step:
     def __init__(self, progress: Progress, what: str, items: int, unit: str):
         self.progress, self.what, self.items, self.unit = progress, what, items, unit
+        self.done = 0
 
     def __enter__(self):
-        self.start = time.perf_counter()
+        self.start = self.last = time.perf_counter()
         return self
+
+    def advance(self, n: int) -> None:
+        """Count ``n`` more units done; print where the step stands if the interval has passed."""
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last >= self.progress.interval_seconds:
+            self.last = now
+            rate = self.done / (now - self.start)
+            self.progress.emit(f"{self.what}: {_count(self.done)}/{_count(self.items)} {self.unit} "
+                               f"({100 * self.done / max(self.items, 1):.0f}%), {_count(rate)} {self.unit}/s")
 
     def __exit__(self, *exc):
         seconds = time.perf_counter() - self.start

@@ -32,6 +32,8 @@ class SortedRuns:
     def __init__(self, folder: Path, name: str, window_items: int, payload: bool = False):
         self.folder, self.name, self.window_items, self.payload = Path(folder), name, window_items, payload
         self.runs: list[tuple[ArrayFile, ...]] = []
+        #: run entries read so far by :meth:`merged` (for progress).
+        self.consumed = 0
 
     @property
     def n_entries(self) -> int:
@@ -57,10 +59,18 @@ class SortedRuns:
             self.add_sorted(uniq, summed)
 
     def merged(self) -> Iterator[tuple[np.ndarray, ...]]:
-        """(keys, counts[, payload]) windows in increasing key order; keys unique across all windows."""
+        """(keys, counts[, payload]) windows in increasing key order; keys unique across all windows.
+
+        A window holds at most ``window_items`` entries when ``window_items >= 4 * len(runs)``.
+        """
+        self.consumed = 0
+        if not self.runs:
+            return
         if len(self.runs) == 1:
             for start in range(0, self.runs[0][0].size, self.window_items):
-                yield tuple(f.read(start, start + self.window_items) for f in self.runs[0])
+                window = tuple(f.read(start, start + self.window_items) for f in self.runs[0])
+                self.consumed += window[0].size
+                yield window
             return
         cursor = [0] * len(self.runs)
         for split in self._splitters() + [None]:
@@ -69,9 +79,10 @@ class SortedRuns:
                 stop = run[0].size if split is None else _searchsorted_file(run[0], split)
                 if stop > cursor[r]:
                     pieces.append(tuple(f.read(cursor[r], stop) for f in run))
+                    self.consumed += stop - cursor[r]
                 cursor[r] = stop
             if pieces:
-                yield merge_pieces(pieces)
+                yield merge_pieces(pieces)     # empties ``pieces``: its arrays are freed once concatenated
 
     def _splitters(self) -> list[int]:
         """Keys that cut the merge into windows of at most about ``window_items`` entries.
@@ -115,9 +126,11 @@ def reduce_sorted(keys: np.ndarray, counts: np.ndarray, payload: np.ndarray | No
 
 
 def merge_pieces(pieces: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    """Merge sorted unique pieces: one stable sort of their concatenation, counts summed."""
-    columns = [np.concatenate([p[c] for p in pieces]) for c in range(len(pieces[0]))]
-    if len(pieces) > 1:
+    """Merge sorted unique pieces (the list is emptied): one stable sort of their concatenation, counts summed."""
+    n_pieces, n_columns = len(pieces), len(pieces[0])
+    columns = [np.concatenate([p[c] for p in pieces]) for c in range(n_columns)]
+    pieces.clear()
+    if n_pieces > 1:
         columns = list(_sorted_by_key(*columns))
     return reduce_sorted(*columns)
 
