@@ -600,4 +600,9 @@ def run_benchmark(config: RunConfig, echo=print) -> RunResult:
     if len(result.table):
         echo("")
         echo(format_table(result.table))
+    seeds = result.seeds
+    if seeds is not None and len(seeds):
+        echo("\nacross seeds (mean, sample standard deviation):")
+        echo(seeds[["model", "split", "n_seeds", "ppl_mean", "ppl_std", "ppl_min", "ppl_max"]]
+             .to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     return result

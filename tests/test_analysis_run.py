@@ -194,8 +194,11 @@ def test_bootstrap_zero_turns_intervals_off(corpus, tmp_path):
 
 
 def test_seeds_fit_neural_models_once_per_seed_and_summarize(corpus, tmp_path):
+    printed = []
     result = run_benchmark(RunConfig(models=["bigram-add1", "lstm"], corpus=str(corpus), out=str(tmp_path / "s"),
-                                     seeds=[0, 1, 2], params={"lstm": TINY_NEURAL}, bootstrap=0), **QUIET)
+                                     seeds=[0, 1, 2], params={"lstm": TINY_NEURAL}, bootstrap=0),
+                           echo=lambda *a, **k: printed.extend(a))
+    assert any("across seeds" in str(line) for line in printed)
     assert set(result.table["model"]) == {"bigram-add1", "lstm@seed0", "lstm@seed1", "lstm@seed2"}
     seeds = result.seeds.set_index(["model", "split"])
     per_seed = result.table[result.table.model.str.startswith("lstm@") & (result.table.split == "test")]["perplexity"]
