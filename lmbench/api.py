@@ -17,7 +17,7 @@ from dataclasses import fields
 from .errors import LmbenchError, unknown_name_error
 
 #: options given to every model that accepts them, as `lmbench run --epochs/--time-budget/--device` do.
-SHARED_OPTIONS = ("epochs", "time_budget", "device")
+SHARED_OPTIONS = ("epochs", "time_budget", "device", "memory")
 
 
 def run(models, corpus: str = "timemachine", *, params: dict | None = None, quiet: bool = False, **options):

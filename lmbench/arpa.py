@@ -132,6 +132,8 @@ def write_arpa(model, dest) -> None:
     The probabilities and backoff weights are written in log10 with 8 decimals; see the module
     docstring for the conventions (``<s>``, ``</s>``, escaping of whitespace).
     """
+    if getattr(model, "on_disk", False):
+        raise LmbenchError("ARPA export needs the n-gram tables in memory; refit with --set NAME.storage=memory")
     if not isinstance(model, BackoffNGram):
         raise LmbenchError(f"{type(model).__name__} cannot be written as ARPA: only smoothed n-gram models in "
                            f"backoff form can (kn, kn1, wb, abs, katz, interp)")

@@ -122,6 +122,10 @@ def _run_options(fn):
         click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default)."),
         click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                      help="Bound each neural model's whole fit (training and validation) to this many seconds."),
+        click.option("--memory", metavar="SIZE",
+                     help="Memory budget of n-gram tables, e.g. 4G (default 4G): Kneser-Ney, absolute-discounting and "
+                          "Witten-Bell models that would need more are counted on disk in sorted runs, with the "
+                          "same probabilities."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU)."),
     ]
     for decorator in reversed(decorators):
@@ -131,24 +135,24 @@ def _run_options(fn):
 
 @cli.command()
 @_run_options
-def run(suite, assignments, models, epochs, time_budget, device, **options):
+def run(suite, assignments, models, epochs, time_budget, device, memory, **options):
     """Fit models on train and report held-out perplexity on valid and test."""
-    return _run(suite, assignments, models, {"epochs": epochs, "time_budget": time_budget, "device": device},
-                options)
+    return _run(suite, assignments, models,
+                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory}, options)
 
 
 @cli.command()
 @_run_options
 @click.option("--fractions", required=True, callback=lambda c, p, v: _number_list(v, "fractions"),
               metavar="F1,F2,...", help="Fractions of the training lines, e.g. 0.01,0.03,0.1,0.3,1.")
-def sweep(suite, assignments, models, epochs, time_budget, device, **options):
+def sweep(suite, assignments, models, epochs, time_budget, device, memory, **options):
     """Fit every model on growing prefixes of the training split; same vocabulary and targets throughout.
 
     Writes sweep.csv and sweep.png (test perplexity against training tokens) beside the usual
     results, and names the size from which each neural model beats the best n-gram.
     """
-    return _run(suite, assignments, models, {"epochs": epochs, "time_budget": time_budget, "device": device},
-                options)
+    return _run(suite, assignments, models,
+                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory}, options)
 
 
 def _number_list(value, name):

@@ -135,6 +135,7 @@ RUN_SCHEMA: dict[str, Rule] = {
     "seeds": Rule("a non-empty array of integers, e.g. seeds = [0, 1, 2]", _list_of(is_int, nonempty=True)),
     "bootstrap": Rule("an integer >= 0", _int_at_least(0)),
     "epochs": Rule("an integer >= 1", _int_at_least(1)),
+    "memory": Rule('a memory size such as "4G"', lambda value: isinstance(value, str) and value.strip() != ""),
     "time_budget": Rule("a finite number of seconds > 0", lambda value: is_number(value) and value > 0),
     "split": Rule("an array of three numbers, e.g. split = [0.8, 0.1, 0.1]", _list_of(is_number, length=3)),
     "save_models": _BOOL,

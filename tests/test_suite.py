@@ -12,8 +12,8 @@ from lmbench.errors import LmbenchError
 from lmbench.runner import RunConfig
 from lmbench.suite import RUN_SCHEMA, load_suite, parse_assignments, parse_value, run_field_names
 
-SHARED_OPTIONS = {"epochs", "time_budget", "device"}     # `lmbench run` options passed to every model
-RUN_FIELDS = run_field_names(RunConfig) | SHARED_OPTIONS
+from lmbench.api import SHARED_OPTIONS  # `lmbench run` options passed to every model that accepts them
+RUN_FIELDS = run_field_names(RunConfig) | set(SHARED_OPTIONS)
 
 
 def load(tmp_path, text: str):
