@@ -265,15 +265,9 @@ def versions() -> dict:
 
 def machine() -> dict:
     """The CPU this run used (neural models add their device in their own ``environment``)."""
-    name = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": name, "cpu_count": os.cpu_count(), "hostname": platform.node()}
+    from .machine import cpu_model
+
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "hostname": platform.node()}
 
 
 def file_stems(labels: list[str]) -> dict[str, str]:

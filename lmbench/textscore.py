@@ -101,7 +101,9 @@ def score_lines(model, tokenizer, lines: list[str]) -> TextScores:
     per_line = [tokenizer.tokenize_line(line) + [tokenizer.eos] for line in lines]
     tokens = [tok for toks in per_line for tok in toks]
     offsets = np.concatenate([[0], np.cumsum([len(t) for t in per_line])]).astype(np.int64)
-    known = np.array([tok in vocab.stoi for tok in tokens], dtype=bool)
+    import pandas as pd
+
+    known = pd.Index(list(vocab.stoi)).get_indexer(tokens) >= 0  # one hashed lookup for all tokens
     oov = (ids == vocab.unk_id) & ~known
     oov[offsets[1:] - 1] = False  # end-of-line tokens are never OOV
     logprobs = np.asarray(model.logprobs(ids), dtype=np.float64)

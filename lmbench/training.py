@@ -47,7 +47,6 @@ trained, so a budget shorter than one batch is exceeded by that batch.
 from __future__ import annotations
 
 import math
-import platform
 import sys
 import time
 from dataclasses import dataclass, fields
@@ -62,6 +61,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from .errors import LmbenchError, unknown_name_error
+from .machine import cpu_model
 
 OPTIMIZERS: dict[str, type] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SAMPLINGS = ("sequential", "random")
@@ -102,21 +102,9 @@ def describe_device(device: torch.device) -> dict:
            "cpu": cpu_model()}
     if device.type == "cuda":
         env.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
-                   cudnn=torch.backends.cudnn.version())
+                   cudnn=torch.backends.cudnn.version(),
+                   cuda_deterministic=True)  # fits and scoring run under seeding.deterministic_kernels
     return env
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``model name`` in /proc/cpuinfo on Linux, else what ``platform`` knows)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 # ---------------------------------------------------------------- configuration

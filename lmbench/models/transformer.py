@@ -509,11 +509,7 @@ class TransformerLM(LanguageModel):
         On CUDA, ``cuda_deterministic`` says that fitting and scoring ran under
         :func:`lmbench.seeding.deterministic_kernels`.
         """
-        device = getattr(self, "device_", None) or select_device(self.device)
-        env = describe_device(device)
-        if device.type == "cuda":
-            env["cuda_deterministic"] = True
-        return env
+        return describe_device(getattr(self, "device_", None) or select_device(self.device))
 
 
 def _divisor_near(width: int, heads: int) -> int:
