@@ -32,7 +32,8 @@ def run(models, corpus: str = "timemachine", *, params: dict | None = None, quie
             bootstrap, save_models, ...) and epochs, time_budget, device for neural models.
 
     Returns:
-        :class:`lmbench.saved_run.RunResult` of the run directory.
+        :class:`lmbench.saved_run.RunResult` of the run directory; None on the ranks other than 0 of
+        a script launched with torchrun (they help train the neural models; rank 0 writes the run).
     """
     from .runner import RunConfig, run_benchmark
 

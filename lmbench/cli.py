@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .distributed import launched_world
 from .errors import LmbenchError
 
 
@@ -26,23 +27,44 @@ class LmbenchGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **kwargs):
         kwargs.pop("standalone_mode", None)
+        rank = launched_world().rank
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _show_warning if rank == 0 else _no_warning
             try:
                 code = super().main(args=args, prog_name=prog_name or "lmbench", standalone_mode=False, **kwargs)
             except click.exceptions.Exit as exc:
                 code = exc.exit_code
-            except click.ClickException as exc:
-                usage = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
-                click.echo(f"lmbench: error: {exc.format_message()}{usage}", err=True)
-                code = exc.exit_code
-            except LmbenchError as exc:
-                click.echo(f"lmbench: error: {exc}", err=True)
+            except (click.ClickException, LmbenchError, KeyboardInterrupt, click.exceptions.Abort) as exc:
+                code = _report(exc) if rank == 0 else _exit_code(exc)  # rank 0 of a torchrun launch reports
+            except Exception as exc:
+                if rank == 0:
+                    raise
+                click.echo(f"lmbench: rank {rank} stopped ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                           f"rank 0 reports the cause", err=True)
                 code = 1
-            except (KeyboardInterrupt, click.exceptions.Abort):
-                click.echo("lmbench: interrupted; results of finished models are kept", err=True)
-                code = 130
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report(exc: BaseException) -> int:
+    """Print the one-line error of ``exc``; return the exit code."""
+    if isinstance(exc, click.ClickException):
+        usage = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
+        click.echo(f"lmbench: error: {exc.format_message()}{usage}", err=True)
+    elif isinstance(exc, LmbenchError):
+        click.echo(f"lmbench: error: {exc}", err=True)
+    else:
+        click.echo("lmbench: interrupted; results of finished models are kept", err=True)
+    return _exit_code(exc)
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, click.ClickException):
+        return exc.exit_code
+    return 1 if isinstance(exc, LmbenchError) else 130
+
+
+def _no_warning(*args, **kwargs):
+    """Ranks other than 0 of a torchrun launch stay quiet: rank 0 shows the same warnings."""
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -173,6 +195,8 @@ def _run(suite, assignments, models, shared, options) -> int:
         result = run_benchmark(config, echo=click.echo)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if result is None:  # a rank other than 0 of a torchrun launch: rank 0 reports and writes
+        return 0
     _report_written(result)
     if result.failures:
         click.echo(f"lmbench: error: {len(result.failures)} model(s) failed: {', '.join(result.failures)}", err=True)

@@ -25,6 +25,7 @@ import pandas as pd
 from . import __version__
 from .corpora import DEFAULT_FRACTIONS, load_corpus
 from .data import Dataset, build_dataset
+from .distributed import World, from_main, process_group
 from .errors import LmbenchError, unknown_name_error
 from .models.base import LanguageModel, eval_result
 from .registry import ModelSpec, accepted_params, resolve
@@ -290,10 +291,11 @@ def file_stems(labels: list[str]) -> dict[str, str]:
 class Run:
     """One benchmark run writing into one directory."""
 
-    def __init__(self, config: RunConfig, echo=print):
+    def __init__(self, config: RunConfig, echo=print, world: World = World()):
         self.started = _dt.datetime.now()
         self.config = config
         self.echo = echo
+        self.world = world
         self.specs = model_specs(config)
         self.jobs = expand_jobs(self.specs, config)
         self.dataset = load_dataset(config)
@@ -413,13 +415,7 @@ class Run:
                 if label in self.fitted}
 
     def _train_ids(self, job: Job) -> np.ndarray:
-        """The training split, or its first lines for a sweep job (cut at a line end)."""
-        ids = self.dataset.splits["train"]
-        if job.fraction >= 1:
-            return ids
-        ends = np.flatnonzero(ids == self.dataset.vocab.eos_id)
-        n_lines = max(1, round(job.fraction * ends.size))
-        return ids[: ends[n_lines - 1] + 1]
+        return training_ids(self.dataset, job.fraction)
 
     def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
         start = time.perf_counter()
@@ -548,6 +544,7 @@ class Run:
             "options": asdict(self.config),
             "versions": self.versions,
             "machine": machine(),
+            "distributed": self.world.describe(),
             "data": self.dataset.summary(),
             "models": self.models_info,
             "sweep": getattr(self, "sweep_notes", None),
@@ -555,6 +552,39 @@ class Run:
 
     def _write_config(self) -> None:
         atomic_write_json(self.out / "config.json", self._config_dict())
+
+
+def training_ids(dataset: Dataset, fraction: float) -> np.ndarray:
+    """The training split, or its first lines for a sweep job (cut at a line end)."""
+    ids = dataset.splits["train"]
+    if fraction >= 1:
+        return ids
+    ends = np.flatnonzero(ids == dataset.vocab.eos_id)
+    n_lines = max(1, round(fraction * ends.size))
+    return ids[: ends[n_lines - 1] + 1]
+
+
+def follow_run(config: RunConfig) -> None:
+    """What a rank other than 0 does in a data-parallel run: fit the collectively trained models with rank 0.
+
+    It builds the same data and jobs as :class:`Run` and, in the same order and with the same seeds,
+    takes part in the fit of every model that :attr:`~lmbench.models.base.LanguageModel.trains_collectively`;
+    it scores nothing and writes nothing. An invalid model (LmbenchError, raised alike on every rank)
+    is left to rank 0 to report; any other error ends this process, and torchrun then stops the run.
+    """
+    specs = model_specs(config)
+    dataset = load_dataset(config)
+    check_split_sizes(dataset, specs)
+    for job in expand_jobs(specs, config):
+        seed_everything(job.seed)
+        model = job.spec.build()
+        if not model.trains_collectively:
+            continue
+        model.label = job.label
+        try:
+            model.fit(training_ids(dataset, job.fraction), dataset.splits["valid"], vocab=dataset.vocab)
+        except LmbenchError:
+            continue
 
 
 def _resolved_params(spec: ModelSpec) -> dict:
@@ -588,9 +618,30 @@ def _ppl_text(row: dict) -> str:
     return "inf" if math.isinf(row["perplexity"]) else f"{row['perplexity']:.2f}"
 
 
-def run_benchmark(config: RunConfig, echo=print) -> RunResult:
-    """Validate, build the shared data, then fit and score every model (see :class:`Run`)."""
-    result = Run(config, echo).execute()
+def _start_with_followers(config: RunConfig, echo, world: World) -> Run:
+    """Rank 0 sets the run up (checks, output directory) and tells the other ranks whether it could."""
+    try:
+        run = Run(config, echo, world)
+    except BaseException:
+        from_main(False)
+        raise
+    from_main(True)
+    return run
+
+
+def run_benchmark(config: RunConfig, echo=print) -> RunResult | None:
+    """Validate, build the shared data, then fit and score every model (see :class:`Run`).
+
+    Under torchrun every process calls this: rank 0 runs the benchmark and returns its result, the
+    other ranks help train the neural models (:func:`follow_run`) and return None.
+    """
+    with process_group() as world:
+        if not world.is_main:
+            if not from_main(None):
+                raise LmbenchError("rank 0 could not start the run; it reports why")
+            return follow_run(config)
+        run = Run(config, echo, world) if not world.distributed else _start_with_followers(config, echo, world)
+        result = run.execute()
     if len(result.table):
         echo("")
         echo(format_table(result.table))

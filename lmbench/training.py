@@ -60,6 +60,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
+from .distributed import World, current_world, from_main, summed
 from .errors import LmbenchError, unknown_name_error
 from .machine import cpu_model
 
@@ -85,9 +86,11 @@ def select_device(name: str = "auto") -> torch.device:
         raise unknown_name_error("device", str(name), DEVICES)
     cuda, mps = torch.cuda.is_available(), _mps_available()
     if name == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+        name = "cuda" if cuda else "mps" if mps else "cpu"
     if (name == "cuda" and not cuda) or (name == "mps" and not mps):
         raise LmbenchError(f"--device {name} was asked for but is not available here; use --device cpu or auto")
+    if name == "cuda" and current_world().distributed:  # one GPU per process: the one of its LOCAL_RANK
+        return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
 
 
@@ -100,6 +103,9 @@ def describe_device(device: torch.device) -> dict:
     """Where training runs, for config.json: device, CPU or GPU model, torch's version and CPU threads."""
     env = {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "cpu": cpu_model()}
+    world = current_world()
+    if world.distributed:
+        env.update(world_size=world.size, backend=world.backend)
     if device.type == "cuda":
         env.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
                    cudnn=torch.backends.cudnn.version(),
@@ -256,7 +262,7 @@ def training_stream(ids: np.ndarray, bos_id: int, device: torch.device) -> tuple
 
 
 def sequential_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
-                       offset: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                       offset: int, part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
     """Consecutive (T, B) windows of ``batch_size`` parallel streams (layout in the module docstring).
 
     Args:
@@ -264,20 +270,27 @@ def sequential_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: 
         batch_size: B, the number of parallel streams.
         num_steps: T, the window length (the last window of the epoch may be shorter).
         offset: pairs skipped at the start of this epoch.
+        part: (rank, W) of a data-parallel fit: this rank's B / W columns of the (L, B) layout,
+            columns ``rank * B / W`` onwards, i.e. its own contiguous slice of the stream. W must
+            divide B.
 
     Yields:
-        (X, Y), both (T, B) int64; window k+1 continues every column of window k.
+        (X, Y, weight): X and Y (T, B / W) int64, window k+1 continuing every column of window k;
+        weight 1.0 (every rank holds the same number of tokens; see :func:`random_batches`).
     """
+    rank, world = part
     length = (inputs.numel() - offset) // batch_size
     used = slice(offset, offset + batch_size * length)
-    x = inputs[used].view(batch_size, length).t().contiguous()  # (L, B)
-    y = targets[used].view(batch_size, length).t().contiguous()  # (L, B)
+    mine = slice(rank * batch_size // world, (rank + 1) * batch_size // world)
+    x = inputs[used].view(batch_size, length)[mine].t().contiguous()  # (L, B / W)
+    y = targets[used].view(batch_size, length)[mine].t().contiguous()  # (L, B / W)
     for start in range(0, length, num_steps):
-        yield x[start:start + num_steps], y[start:start + num_steps]  # (T, B), (T, B)
+        yield x[start:start + num_steps], y[start:start + num_steps], 1.0  # (T, B / W), (T, B / W)
 
 
 def random_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
-                   offset: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                   offset: int, generator: torch.Generator,
+                   part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
     """Shuffled (T, B) windows of ``num_steps`` pairs, ``batch_size`` per batch (the last batch may be smaller).
 
     Args:
@@ -285,24 +298,36 @@ def random_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int,
         batch_size: windows per batch.
         num_steps: T, the window length.
         offset: pairs skipped at the start of this epoch.
-        generator: the CPU generator that shuffles the windows.
+        generator: the CPU generator that shuffles the windows (seeded alike on every rank).
+        part: (rank, W) of a data-parallel fit: of each batch's b windows, this rank takes its
+            share ``[rank * b // W, (rank + 1) * b // W)``; a last batch of fewer than W windows is
+            left out on every rank.
 
     Yields:
-        (X, Y), both (T, b) int64 with b <= batch_size; windows are unrelated, so no state is carried.
+        (X, Y, weight): X and Y (T, b_r) int64, windows unrelated (no state is carried); weight
+        ``W * b_r / b``, the factor that makes the average of the ranks' mean losses (what
+        DistributedDataParallel's averaged gradients minimize) the mean loss of the whole batch.
     """
+    rank, world = part
     n_windows = (inputs.numel() - offset) // num_steps
-    order = torch.randperm(n_windows, generator=generator).to(inputs.device)  # (W,)
+    order = torch.randperm(n_windows, generator=generator).to(inputs.device)  # (n_windows,)
     steps = torch.arange(num_steps, device=inputs.device)[:, None]  # (T, 1)
     for first in range(0, n_windows, batch_size):
-        index = offset + order[first:first + batch_size][None, :] * num_steps + steps  # (T, b)
-        yield inputs[index], targets[index]
+        batch = order[first:first + batch_size]  # (b,)
+        if batch.numel() < world:
+            return
+        mine = batch[rank * batch.numel() // world:(rank + 1) * batch.numel() // world]  # (b_r,)
+        index = offset + mine[None, :] * num_steps + steps  # (T, b_r)
+        yield inputs[index], targets[index], world * mine.numel() / batch.numel()
 
 
-def count_batches(n_pairs: int, config: TrainConfig, offset: int) -> int:
-    """Number of batches one epoch yields (for the progress bar)."""
+def count_batches(n_pairs: int, config: TrainConfig, offset: int, world: int = 1) -> int:
+    """Number of batches one epoch yields on each of ``world`` ranks (progress bar, schedules)."""
     if config.sampling == "sequential":
         return math.ceil(((n_pairs - offset) // config.batch_size) / config.num_steps)
-    return math.ceil(((n_pairs - offset) // config.num_steps) / config.batch_size)
+    n_windows = (n_pairs - offset) // config.num_steps
+    last = n_windows % config.batch_size
+    return n_windows // config.batch_size + int(last >= world)
 
 
 def detach_state(state):
@@ -411,13 +436,13 @@ def is_per_batch(config: TrainConfig) -> bool:
     return config.lr_schedule == "cosine"
 
 
-def planned_steps(n_pairs: int, config: TrainConfig) -> int:
+def planned_steps(n_pairs: int, config: TrainConfig, world: int = 1) -> int:
     """Optimizer steps of a fit that runs every epoch: ``epochs`` times the batches of an epoch at offset 0.
 
     A random offset can leave an epoch one batch shorter, so this is an upper bound; the cosine
     schedule is laid out over it.
     """
-    return config.epochs * count_batches(n_pairs, config, 0)
+    return config.epochs * count_batches(n_pairs, config, 0, world)
 
 
 def step_decay(epoch: int, lr_decay: float, decay_start_epoch: int) -> float:
@@ -536,14 +561,20 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
                   label: str = "") -> TrainingLog:
     """Train ``net`` in place and leave it holding the weights of its best validation epoch.
 
+    In a data-parallel fit (:mod:`lmbench.distributed`) every rank calls this with the same
+    arguments: the network is wrapped in ``DistributedDataParallel``, each rank trains on its part of
+    every batch (``batch_size`` is the global batch), and rank 0 validates and makes the decisions
+    that depend on a clock or on validation, which the others follow. The curve's training
+    perplexity and tokens/s are those of all ranks together.
+
     Args:
         net: a recurrent network on ``device`` (see the module docstring for its forward signature).
         train_ids: the training split (N,), N >= ``config.min_train_tokens()``.
         bos_id: the start-of-text input id.
         config: hyperparameters.
         device: where the network lives.
-        valid: the validation split, scored once per epoch; None: no validation, the last weights are
-            kept and the plateau schedule and early stopping never act.
+        valid: the validation split, scored once per epoch (by rank 0); None: no validation, the last
+            weights are kept and the plateau schedule and early stopping never act.
         started_at: ``time.perf_counter()`` when the fit began, from which ``config.time_budget``
             counts (None: now).
         label: the model's name, shown in progress bars and per-epoch log lines.
@@ -551,42 +582,42 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
     Returns:
         The learning curve and the stopping reason ("epochs", "early_stopping" or "time_budget").
     """
+    world = current_world()
+    check_divides(config, world)
     budget = TimeBudget(config.time_budget, time.perf_counter() if started_at is None else started_at)
     inputs, targets = training_stream(train_ids, bos_id, device)
-    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ()).item()))
+    generator = torch.Generator().manual_seed(from_main(int(torch.randint(0, 2**62, ()).item())))
+    model = data_parallel(net, device, world)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, net)
-    scheduler, best = make_scheduler(config, optimizer, planned_steps(inputs.numel(), config)), BestWeights()
+    scheduler = make_scheduler(config, optimizer, planned_steps(inputs.numel(), config, world.size))
+    best = BestWeights()
     batch_scheduler = scheduler if is_per_batch(config) else None
     if valid is not None and budget.limited:
-        budget.valid_seconds = estimate_valid_seconds(valid)
+        budget.valid_seconds = from_main(estimate_valid_seconds(valid) if world.is_main else None)
     prefix = f"{label}: " if label else ""
     rows, stopped_by, start = [], "epochs", time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        if epoch > 1 and time.perf_counter() >= budget.train_deadline():
+        if epoch > 1 and from_main(time.perf_counter() >= budget.train_deadline()):
             stopped_by = "time_budget"
             break
         lr = float(optimizer.param_groups[0]["lr"])
         offset = int(torch.randint(0, config.num_steps, (), generator=generator))
-        bar = progress_bar(count_batches(inputs.numel(), config, offset), f"{prefix}epoch {epoch}/{config.epochs}",
-                           config)
-        stats = run_epoch(net, optimizer, params, inputs, targets, config, offset, generator,
-                          budget.train_deadline(), bar, batch_scheduler)
+        bar = progress_bar(count_batches(inputs.numel(), config, offset, world.size),
+                           f"{prefix}epoch {epoch}/{config.epochs}", config, world)
+        stats = run_epoch(model, optimizer, params, inputs, targets, config, offset, generator,
+                          budget.train_deadline(), bar, batch_scheduler, world)
         if not math.isfinite(stats.nll_nats):
             bar.close()
             raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
                                f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
-        validated = valid is not None and budget.fits_validation()
-        valid_ppl = math.nan
-        if validated:
-            valid_nll, budget.valid_seconds = timed(valid.mean_nll, valid.n_tokens)
-            valid_ppl = safe_exp(valid_nll)
+        validated, valid_ppl = from_main(validate(valid, budget) if world.is_main else None)
         text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
         if valid is not None:
             text += f", valid ppl {valid_ppl:.2f}" if validated else ", validation skipped (no time left in the budget)"
         if not bar.disable:
             bar.set_postfix_str(text, refresh=False)
-        elif config.progress:  # no terminal (a log file, CI): one plain line per epoch instead of a bar
+        elif config.progress and world.is_main:  # no terminal (a log file, CI): one plain line per epoch
             print(f"{prefix}epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
         bar.close()  # the finished bar stays: one line per epoch
         best.update(valid_ppl, epoch, net)
@@ -604,6 +635,38 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
     return TrainingLog(rows, best.epoch, best.valid_ppl, stopped_by)
 
 
+def validate(valid: Validation | None, budget: TimeBudget) -> tuple[bool, float]:
+    """One validation pass if there is a split and the budget has room: (validated, perplexity or NaN)."""
+    if valid is None or not budget.fits_validation():
+        return False, math.nan
+    valid_nll, budget.valid_seconds = timed(valid.mean_nll, valid.n_tokens)
+    return True, safe_exp(valid_nll)
+
+
+def check_divides(config: TrainConfig, world: World) -> None:
+    """Raise unless a sequential fit's ``batch_size`` streams split evenly over the ranks."""
+    if config.sampling == "sequential" and config.batch_size % world.size:
+        raise LmbenchError(f"batch_size={config.batch_size} streams do not split evenly over {world.size} processes; "
+                           f"set batch_size to a multiple of {world.size} (it is the batch of all processes together)")
+
+
+def data_parallel(net: nn.Module, device: torch.device, world: World) -> nn.Module:
+    """``net`` wrapped in DistributedDataParallel for a data-parallel fit (``net`` itself in one process).
+
+    DDP copies rank 0's weights to every rank when it wraps the network and averages the gradients
+    over the ranks in ``backward``. In a data-parallel fit the global torch generator is then
+    reseeded per rank, so dropout masks differ between ranks as they would between the columns of
+    one large batch.
+    """
+    if not world.distributed:
+        return net
+    from torch.nn.parallel import DistributedDataParallel
+
+    wrapped = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    torch.manual_seed(from_main(int(torch.randint(0, 2**62, ()).item())) + world.rank)
+    return wrapped
+
+
 def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapsed_s: float) -> dict:
     """One learning-curve row (plain Python values, so it can be saved with the model)."""
     return {"epoch": epoch, "train_ppl": safe_exp(stats.nll_nats / max(stats.n_tokens, 1)),
@@ -613,40 +676,42 @@ def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapse
             "train_tokens": int(stats.n_tokens), "complete": bool(stats.complete)}
 
 
-def progress_bar(n_batches: int, desc: str, config: TrainConfig) -> tqdm:
-    """A tqdm bar on stderr, shown only if ``config.progress`` and stderr is a terminal."""
+def progress_bar(n_batches: int, desc: str, config: TrainConfig, world: World = World()) -> tqdm:
+    """A tqdm bar on stderr, shown only on rank 0, if ``config.progress`` and stderr is a terminal."""
+    show = config.progress and world.is_main
     return tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True,
-                disable=None if config.progress else True)
+                disable=None if show else True)
 
 
 def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
               inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
               generator: torch.Generator, deadline: float, bar: tqdm,
-              batch_scheduler: LRScheduler | None = None) -> EpochStats:
+              batch_scheduler: LRScheduler | None = None, world: World = World()) -> EpochStats:
     """One pass of truncated BPTT over the training stream, stopped before a batch that would end past ``deadline``.
 
     The first batch always runs; a later one is not started if the mean batch time so far says it
-    would end after ``deadline``. The loop does no host-device synchronization per batch: the summed
-    loss stays on the device and is read when the progress bar refreshes its tokens/s and perplexity
-    (about twice a second) and at the end. ``batch_scheduler`` (a per-batch lr schedule) is stepped
-    after every optimizer step.
+    would end after ``deadline`` (rank 0's clock decides for every rank). The loop does no
+    host-device synchronization per batch: the summed loss stays on the device and is read when the
+    progress bar refreshes its tokens/s and perplexity (about twice a second) and at the end.
+    ``batch_scheduler`` (a per-batch lr schedule) is stepped after every optimizer step. ``net`` may
+    be wrapped in DistributedDataParallel; the returned loss and tokens are summed over the ranks.
     """
     net.train()
-    carry = config.sampling == "sequential"
+    carry, part = config.sampling == "sequential", (world.rank, world.size)
     if carry:
-        batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset)
+        batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset, part)
     else:
-        batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator)
-    n_batches = count_batches(inputs.numel(), config, offset)
+        batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator, part)
+    n_batches = count_batches(inputs.numel(), config, offset, world.size)
     accumulate = torch.float32 if inputs.device.type == "mps" else torch.float64  # MPS has no float64
     nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)
     n_tokens, state, done = 0, None, 0
     start = last_refresh = time.perf_counter()
-    for x, y in batches:  # (T, B), (T, B)
-        logits, state = net(x, detach_state(state) if carry else None)  # (T, B, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+    for x, y, weight in batches:  # (T, b), (T, b), float
+        logits, state = net(x, detach_state(state) if carry else None)  # (T, b, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))  # mean nats per token
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         if config.clip:
             nn.utils.clip_grad_norm_(params, config.clip)
         optimizer.step()
@@ -660,12 +725,13 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
             bar.update()
             if now - last_refresh > 0.5:
                 last_refresh = now
-                bar.set_postfix_str(_progress_text(nll_sum.item(), n_tokens, now - start), refresh=False)
-        if done < n_batches and now + (now - start) / done > deadline:
+                bar.set_postfix_str(_progress_text(nll_sum.item() * world.size, n_tokens * world.size, now - start),
+                                    refresh=False)
+        if done < n_batches and math.isfinite(deadline) and from_main(now + (now - start) / done > deadline):
             break
-    nll = float(nll_sum.item())  # synchronizes, so the time below includes all queued work
+    nll, n_tokens = summed(float(nll_sum.item()), n_tokens)  # .item() synchronizes: the time includes all work
     seconds = time.perf_counter() - start
-    return EpochStats(nll_nats=nll, n_tokens=n_tokens, seconds=seconds, complete=done == n_batches)
+    return EpochStats(nll_nats=nll, n_tokens=int(n_tokens), seconds=seconds, complete=done == n_batches)
 
 
 def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:

@@ -62,23 +62,23 @@ def test_training_stream_starts_with_bos():
 def test_sequential_batches_continue_each_stream():
     stream = torch.arange(18)
     batches = list(sequential_batches(stream, stream + 100, batch_size=3, num_steps=4, offset=0))
-    assert [x.shape for x, _ in batches] == [(4, 3), (2, 3)]
-    columns = torch.cat([x for x, _ in batches]).t()  # (B, L)
+    assert [x.shape for x, _, _ in batches] == [(4, 3), (2, 3)]
+    columns = torch.cat([x for x, _, _ in batches]).t()  # (B, L)
     assert columns.tolist() == [list(range(0, 6)), list(range(6, 12)), list(range(12, 18))]
-    assert torch.equal(torch.cat([y for _, y in batches]), torch.cat([x for x, _ in batches]) + 100)
+    assert torch.equal(torch.cat([y for _, y, _ in batches]), torch.cat([x for x, _, _ in batches]) + 100)
     shifted = list(sequential_batches(stream, stream, batch_size=3, num_steps=4, offset=2))
-    assert torch.cat([x for x, _ in shifted]).t()[0].tolist() == [2, 3, 4, 5, 6]
+    assert torch.cat([x for x, _, _ in shifted]).t()[0].tolist() == [2, 3, 4, 5, 6]
 
 
 def test_random_batches_are_disjoint_whole_windows():
     stream = torch.arange(50)
     gen = torch.Generator().manual_seed(0)
     batches = list(random_batches(stream, stream + 1, batch_size=4, num_steps=5, offset=3, generator=gen))
-    windows = torch.cat([x for x, _ in batches], dim=1).t()  # (W, T)
-    assert windows.shape == (9, 5) and [x.shape[1] for x, _ in batches] == [4, 4, 1]
+    windows = torch.cat([x for x, _, _ in batches], dim=1).t()  # (W, T)
+    assert windows.shape == (9, 5) and [x.shape[1] for x, _, _ in batches] == [4, 4, 1]
     assert sorted(w[0].item() for w in windows) == list(range(3, 48, 5))
     assert all(torch.equal(w, torch.arange(w[0], w[0] + 5)) for w in windows)
-    assert torch.equal(torch.cat([y for _, y in batches], 1), torch.cat([x for x, _ in batches], 1) + 1)
+    assert torch.equal(torch.cat([y for _, y, _ in batches], 1), torch.cat([x for x, _, _ in batches], 1) + 1)
 
 
 class Recorder(torch.nn.Module):

@@ -170,6 +170,9 @@ class LanguageModel(ABC):
     label: str = ""
     #: "n-gram" (count-based), "neural" (trained network), "mixture" or "other"; tables and sweeps group by it.
     family: str = "other"
+    #: True when :meth:`fit` is a collective of a data-parallel run (every process of a torchrun launch
+    #: fits it together, see :mod:`lmbench.distributed`); other models are fitted by rank 0 alone.
+    trains_collectively: bool = False
 
     # ------------------------------------------------------------ to implement
 

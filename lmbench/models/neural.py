@@ -283,6 +283,7 @@ class RecurrentLM(LanguageModel):
     #: the fewest layers this class accepts.
     min_layers = 1
     stochastic = True
+    trains_collectively = True
 
     def __init__(self, cell: str = "lstm", hidden_size: int = 256, num_layers: int = 1,
                  embedding_size: int | None = None, dropout: float = 0.0, tie_weights: bool = False,

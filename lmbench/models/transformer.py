@@ -308,6 +308,7 @@ class TransformerLM(LanguageModel):
 
     family = "neural"
     stochastic = True
+    trains_collectively = True
 
     def __init__(self, d_model: int = 128, n_layers: int = 4, n_heads: int = 4, d_ff: int | None = None,
                  context: int = 128, stride: int | None = None, dropout: float = 0.1, attn_dropout: float = 0.0,

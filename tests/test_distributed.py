@@ -1,0 +1,211 @@
+"""Data-parallel training: batches split over ranks, and real 2-process gloo runs launched with torchrun.
+
+The launched tests check what the issue asks: after training, every rank holds identical parameters,
+and they match single-process training with the same global batch to a stated tolerance
+(:data:`PARAM_ATOL`; measured differences are about 5e-7 for the LSTM and 1e-5 for the Transformer,
+from the order in which gradients are summed).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lmbench.distributed import World, from_main, launched_world, summed
+from lmbench.errors import LmbenchError
+from lmbench.training import TrainConfig, check_divides, count_batches, random_batches, sequential_batches
+
+from .conftest import random_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "distributed" / "fit_worker.py"
+#: largest absolute difference allowed between data-parallel and single-process weights.
+PARAM_ATOL = 1e-4
+#: largest relative difference allowed between their learning-curve and held-out perplexities.
+PPL_RTOL = 1e-5
+
+needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+                                reason="this torch build has no gloo backend")
+
+
+# ---------------------------------------------------------------- how batches split over ranks
+
+
+@pytest.mark.parametrize("world", [2, 3, 6])
+def test_sequential_parts_put_together_are_the_single_process_batch(world):
+    stream = torch.arange(200)
+    whole = list(sequential_batches(stream, stream + 1000, 6, 7, 3))
+    parts = [list(sequential_batches(stream, stream + 1000, 6, 7, 3, (r, world))) for r in range(world)]
+    assert all(len(p) == len(whole) for p in parts)
+    for k, (x, y, weight) in enumerate(whole):
+        assert torch.equal(torch.cat([p[k][0] for p in parts], dim=1), x)
+        assert torch.equal(torch.cat([p[k][1] for p in parts], dim=1), y)
+        assert weight == 1.0 and all(p[k][2] == 1.0 for p in parts)
+
+
+def test_each_rank_trains_on_its_own_contiguous_slice_of_the_stream():
+    stream = torch.arange(120)
+    rank1 = torch.cat([x for x, _, _ in sequential_batches(stream, stream, 4, 5, 0, (1, 2))])  # (L, 2)
+    assert rank1.t().reshape(-1).tolist() == list(range(60, 120))
+
+
+def test_random_parts_cover_each_batch_and_weights_restore_the_batch_mean():
+    stream = torch.arange(431)
+    whole = list(random_batches(stream, stream, 8, 10, 0, torch.Generator().manual_seed(3)))
+    parts = [list(random_batches(stream, stream, 8, 10, 0, torch.Generator().manual_seed(3), (r, 2)))
+             for r in range(2)]
+    assert [x.shape[1] for x, _, _ in whole] == [8] * 5 + [3]
+    assert [x.shape[1] for x, _, _ in parts[0]] == [4] * 5 + [1]
+    assert [x.shape[1] for x, _, _ in parts[1]] == [4] * 5 + [2]
+    for k, (x, _, _) in enumerate(whole):
+        assert torch.equal(torch.cat([p[k][0] for p in parts], dim=1), x)
+    # the last batch: rank means weighted by W * b_r / b average to the mean over all 3 windows
+    losses = torch.tensor([1.0, 2.0, 6.0])
+    means = [losses[:1].mean() * parts[0][-1][2], losses[1:].mean() * parts[1][-1][2]]
+    assert parts[0][-1][2] == pytest.approx(2 / 3) and parts[1][-1][2] == pytest.approx(4 / 3)
+    assert float(sum(means) / 2) == pytest.approx(float(losses.mean()))
+
+
+def test_a_last_batch_smaller_than_the_world_is_left_out_and_counted_so():
+    stream = torch.arange(91)  # 9 windows of 10: batches of 4, 4 and 1
+    config = TrainConfig(num_steps=10, batch_size=4, sampling="random")
+    parts = list(random_batches(stream, stream, 4, 10, 0, torch.Generator().manual_seed(0), (1, 2)))
+    assert len(parts) == 2 == count_batches(91, config, 0, world=2)
+    assert count_batches(91, config, 0) == 3
+
+
+def test_streams_that_do_not_split_evenly_are_refused_with_the_fix():
+    with pytest.raises(LmbenchError, match=r"batch_size=5 streams do not split evenly over 2 processes; "
+                                           r"set batch_size to a multiple of 2"):
+        check_divides(TrainConfig(batch_size=5), World(rank=0, size=2))
+    check_divides(TrainConfig(batch_size=5, sampling="random"), World(rank=0, size=2))
+
+
+def test_a_single_process_is_a_world_of_one(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert launched_world() == World() and not World().distributed and World().is_main
+    assert from_main({"a": 1}) == {"a": 1} and summed(2, 3.5) == (2.0, 3.5)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert launched_world() == World(rank=2, size=4, local_rank=0)
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(LmbenchError, match="WORLD_SIZE='two' is not a whole number; start lmbench with torchrun"):
+        launched_world()
+
+
+# ---------------------------------------------------------------- two processes, gloo
+
+
+def torchrun(args: list, cwd: Path, nproc: int = 2, check: bool = True) -> subprocess.CompletedProcess:
+    """Launch ``args`` (a script and its arguments, or ``-m module ...``) under torchrun on this machine."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def load_worker():
+    spec = importlib.util.spec_from_file_location("fit_worker", WORKER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def two_rank_fits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    torchrun([str(WORKER), str(out)], cwd=out)
+    return out
+
+
+@needs_gloo
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_ranks_end_with_identical_parameters(two_rank_fits, name):
+    rank0, rank1 = (np.load(two_rank_fits / f"{name}-rank{r}.npz") for r in (0, 1))
+    assert sorted(rank0) == sorted(rank1)
+    for key in rank0:
+        assert np.array_equal(rank0[key], rank1[key]), key
+
+
+@needs_gloo
+@pytest.mark.parametrize("name", ["lstm", "transformer"])
+def test_two_processes_match_one_process_with_the_same_global_batch(two_rank_fits, name):
+    worker = load_worker()
+    dataset = worker.corpus()
+    single = worker.fit(name, dataset)
+    parallel = np.load(two_rank_fits / f"{name}-rank0.npz")
+    reference = worker.weights(single)
+    assert max(np.abs(parallel[k] - reference[k]).max() for k in reference) <= PARAM_ATOL
+    curve = json.loads((two_rank_fits / f"{name}-curve.json").read_text())
+    assert len(curve) == len(single.training_curve())
+    for got, want in zip(curve, single.training_curve()):
+        assert got["train_tokens"] == want["train_tokens"]  # both ranks' tokens are counted
+        assert got["train_ppl"] == pytest.approx(want["train_ppl"], rel=PPL_RTOL)
+        assert got["valid_ppl"] == pytest.approx(want["valid_ppl"], rel=PPL_RTOL)
+    # the tolerance is meaningful: training on one rank's half of each batch ends far from it
+    half = type(single)(**{**single.get_params(), "batch_size": single.batch_size // 2})
+    worker.seed_everything(0)
+    half.fit(dataset.splits["train"], dataset.splits["valid"], vocab=dataset.vocab)
+    assert max(np.abs(parallel[k] - worker.weights(half)[k]).max() for k in reference) > 100 * PARAM_ATOL
+
+
+@needs_gloo
+def test_a_torchrun_launched_run_is_written_by_rank_0_only_and_matches_one_process(tmp_path):
+    from lmbench import api
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rng = np.random.default_rng(11)
+    for split, n in (("train", 400), ("valid", 40), ("test", 40)):
+        (corpus / f"{split}.txt").write_text("\n".join(random_lines(rng, n)) + "\n")
+    # no dropout: each rank draws its own masks, so with dropout the two runs agree only statistically
+    options = ["--set", "lstm.dropout=0", "--set", "lstm.hidden_size=16", "--set", "lstm.embedding_size=8",
+               "--set", "lstm.batch_size=4",
+               "--set", "lstm.num_steps=8", "--epochs", "2", "--device", "cpu", "--bootstrap", "0"]
+    work = tmp_path / "work"
+    work.mkdir()
+    launched = torchrun(["-m", "lmbench", "run", "--corpus", str(corpus), "--models", "bigram,lstm",
+                         "--out", "ddp-run", *options], cwd=work)
+    assert sorted(p.name for p in work.iterdir()) == ["ddp-run"]  # nothing from rank 1, no stray files
+    assert launched.stdout.count("[lstm] done") == 1
+    config = json.loads((work / "ddp-run" / "config.json").read_text())
+    assert config["distributed"]["world_size"] == 2 and config["distributed"]["backend"] == "gloo"
+    assert config["models"]["lstm"]["environment"]["world_size"] == 2
+
+    single = api.run("bigram,lstm", str(corpus), quiet=True, out=str(tmp_path / "one"), bootstrap=0, epochs=2,
+                     device="cpu", params={"lstm": {"dropout": 0, "hidden_size": 16, "embedding_size": 8, "batch_size": 4,
+                                                    "num_steps": 8}})
+    assert single.config["distributed"] == {"world_size": 1, "backend": None, "nodes": 1, "processes_per_node": 1}
+    got = pd.read_csv(work / "ddp-run" / "perplexity.csv").set_index(["model", "split"])["perplexity"]
+    want = single.table.set_index(["model", "split"])["perplexity"]
+    assert got.index.equals(want.index)
+    assert np.allclose(got, want, rtol=PPL_RTOL, atol=0)
+    assert got[("bigram", "test")] == want[("bigram", "test")]
+
+
+@needs_gloo
+def test_bad_input_under_torchrun_is_one_line_from_rank_0_and_nothing_is_touched(tmp_path):
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "a.txt").write_text("mine")
+    result = torchrun(["-m", "lmbench", "run", "--models", "bigram,lstm", "--out", str(foreign)], cwd=tmp_path,
+                      check=False)
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("lmbench:")]
+    assert errors == [f"lmbench: error: output directory {foreign} is not empty and holds no lmbench run (a.txt); "
+                      f"choose a new or empty --out"]
+    assert "[rank1]" not in result.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["a.txt"] and (foreign / "a.txt").read_text() == "mine"
