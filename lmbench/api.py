@@ -17,7 +17,7 @@ from dataclasses import fields
 from .errors import LmbenchError, unknown_name_error
 
 #: options given to every model that accepts them, as `lmbench run --epochs/--time-budget/--device` do.
-SHARED_OPTIONS = ("epochs", "time_budget", "device", "memory")
+SHARED_OPTIONS = ("epochs", "time_budget", "device", "memory", "precision")
 
 
 def run(models, corpus: str = "timemachine", *, params: dict | None = None, quiet: bool = False, **options):
@@ -29,7 +29,8 @@ def run(models, corpus: str = "timemachine", *, params: dict | None = None, quie
         params: per-model parameter overrides, ``{"trigram-addk": {"k": 0.01}}``.
         quiet: print nothing (by default progress lines and the table are printed).
         **options: any :class:`lmbench.runner.RunConfig` field (out, tokenizer, seed, seeds,
-            bootstrap, save_models, ...) and epochs, time_budget, device for neural models.
+            bootstrap, save_models, ...) and epochs, time_budget, device, precision for neural
+            models (memory for n-gram tables).
 
     Returns:
         :class:`lmbench.saved_run.RunResult` of the run directory; None on the ranks other than 0 of

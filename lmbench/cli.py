@@ -149,6 +149,9 @@ def _run_options(fn):
                           "Witten-Bell models that would need more are counted on disk in sorted runs, with the "
                           "same probabilities."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU)."),
+        click.option("--precision", type=click.Choice(["float32", "tf32", "bfloat16"]),
+                     help="Numerics of neural training steps (default float32): tf32 lets CUDA use TF32 tensor cores, "
+                          "bfloat16 trains under bfloat16 autocast. Validation and scoring stay float32."),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -157,24 +160,26 @@ def _run_options(fn):
 
 @cli.command()
 @_run_options
-def run(suite, assignments, models, epochs, time_budget, device, memory, **options):
+def run(suite, assignments, models, epochs, time_budget, device, memory, precision, **options):
     """Fit models on train and report held-out perplexity on valid and test."""
     return _run(suite, assignments, models,
-                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory}, options)
+                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory,
+                 "precision": precision}, options)
 
 
 @cli.command()
 @_run_options
 @click.option("--fractions", required=True, callback=lambda c, p, v: _number_list(v, "fractions"),
               metavar="F1,F2,...", help="Fractions of the training lines, e.g. 0.01,0.03,0.1,0.3,1.")
-def sweep(suite, assignments, models, epochs, time_budget, device, memory, **options):
+def sweep(suite, assignments, models, epochs, time_budget, device, memory, precision, **options):
     """Fit every model on growing prefixes of the training split; same vocabulary and targets throughout.
 
     Writes sweep.csv and sweep.png (test perplexity against training tokens) beside the usual
     results, and names the size from which each neural model beats the best n-gram.
     """
     return _run(suite, assignments, models,
-                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory}, options)
+                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory,
+                 "precision": precision}, options)
 
 
 def _number_list(value, name):

@@ -128,6 +128,7 @@ RUN_SCHEMA: dict[str, Rule] = {
     "encoding": _STRING,
     "out": _STRING,
     "device": _STRING,
+    "precision": _STRING,
     "bpe_vocab_size": Rule("an integer >= 1", _int_at_least(1)),
     "min_freq": Rule("an integer >= 1", _int_at_least(1)),
     "max_vocab": Rule("an integer >= 3", _int_at_least(3)),

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import codecs
 import errno
+import io
 import json
 import os
 import secrets
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from .errors import LmbenchError
 
@@ -140,12 +143,21 @@ def _write_error(path: Path, exc: OSError) -> LmbenchError:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that readers see either the old version or the new one, never a part.
+    """Write a file so that readers see either the old version or the new one, never a part (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as file:
+        file.write(data)
+
+
+@contextmanager
+def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write in the block; on a clean exit it replaces ``path`` whole, else nothing changes.
 
     The data goes to a temporary file in the same folder, which is renamed over the target
-    (``os.replace``); when it replaces an existing file it is flushed to disk (``fsync``) first. A symbolic link is followed (the file it points to is replaced,
-    the link kept). Permissions are set without touching the process umask: a new file is created
-    with mode 0o666, which the kernel reduces by the umask; a replaced file keeps its own mode.
+    (``os.replace``) when the block ends without an exception; when it replaces an existing file it
+    is flushed to disk (``fsync``) first. Data larger than memory can be streamed through it. A
+    symbolic link is followed (the file it points to is replaced, the link kept). Permissions are
+    set without touching the process umask: a new file is created with mode 0o666, which the kernel
+    reduces by the umask; a replaced file keeps its own mode.
 
     Raises:
         LmbenchError: one line when the target exists and is not a regular file (``/dev/null``, a
@@ -155,12 +167,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     path, mode = _regular_target(Path(path))
     fd, tmp = _create_temp(path, mode)
     try:
-        try:
-            _write_all(fd, data)
+        with io.BufferedWriter(_Descriptor(fd)) as file:
+            yield file
+            file.flush()
             if mode is not None:   # replacing a file: on disk first, so a power loss cannot leave it empty
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
@@ -169,11 +180,36 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte to a descriptor (``os.write`` may write less than asked)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+class _Descriptor(io.RawIOBase):
+    """A raw binary file over an open descriptor: every write is one ``os.write`` (short writes are retried by
+    :class:`io.BufferedWriter`), so a full disk surfaces as the OSError of that call."""
+
+    def __init__(self, fd: int):
+        super().__init__()
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        return os.write(self.fd, data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self.fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
 
 
 def _regular_target(path: Path) -> tuple[Path, int | None]:

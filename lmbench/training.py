@@ -63,6 +63,7 @@ from tqdm.auto import tqdm
 from .distributed import World, current_world, from_main, summed
 from .errors import LmbenchError, unknown_name_error
 from .machine import cpu_model
+from .precision import PRECISIONS, training_autocast, training_matmuls
 
 OPTIMIZERS: dict[str, type] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SAMPLINGS = ("sequential", "random")
@@ -156,6 +157,9 @@ class TrainConfig:
         early_stopping: stop after this many epochs without validation improvement (None: never).
         progress: show a progress bar per epoch on stderr with tokens/s and the running training
             perplexity when stderr is a terminal; otherwise (a log file, CI) one plain line per epoch.
+        precision: numerics of the training steps, "float32", "tf32" (TF32 tensor cores on CUDA) or
+            "bfloat16" (bfloat16 autocast); validation and scoring are float32 whatever it is (see
+            :mod:`lmbench.precision`).
     """
 
     num_steps: int = 35
@@ -175,6 +179,7 @@ class TrainConfig:
     progress: bool = True
     warmup: float = 0.0
     min_lr_ratio: float = 0.1
+    precision: str = "float32"
 
     @classmethod
     def from_object(cls, obj) -> "TrainConfig":
@@ -211,6 +216,7 @@ class TrainConfig:
             raise LmbenchError(f"warmup must be a fraction in [0, 1) of the planned batches or a whole number of "
                                f"batches, got {self.warmup!r}")
         check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        check_choice("precision", self.precision, PRECISIONS)
 
     def warmup_steps(self, total_steps: int) -> int:
         """Warm-up batches of the "cosine" schedule for ``total_steps`` planned batches."""
@@ -707,31 +713,50 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
     nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)
     n_tokens, state, done = 0, None, 0
     start = last_refresh = time.perf_counter()
-    for x, y, weight in batches:  # (T, b), (T, b), float
-        logits, state = net(x, detach_state(state) if carry else None)  # (T, b, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))  # mean nats per token
-        optimizer.zero_grad(set_to_none=True)
-        (loss * weight if weight != 1.0 else loss).backward()
-        if config.clip:
-            nn.utils.clip_grad_norm_(params, config.clip)
-        optimizer.step()
-        if batch_scheduler is not None:
-            batch_scheduler.step()
-        nll_sum += loss.detach() * y.numel()
-        n_tokens += y.numel()
-        done += 1
-        now = time.perf_counter()
-        if not bar.disable:
-            bar.update()
-            if now - last_refresh > 0.5:
-                last_refresh = now
-                bar.set_postfix_str(_progress_text(nll_sum.item() * world.size, n_tokens * world.size, now - start),
-                                    refresh=False)
-        if done < n_batches and math.isfinite(deadline) and from_main(now + (now - start) / done > deadline):
-            break
+    with training_matmuls(config.precision, inputs.device):
+        for x, y, weight in batches:  # (T, b), (T, b), float
+            loss, state = train_step(net, optimizer, params, x, y, weight, detach_state(state) if carry else None,
+                                     config)
+            if batch_scheduler is not None:
+                batch_scheduler.step()
+            nll_sum += loss * y.numel()
+            n_tokens += y.numel()
+            done += 1
+            now = time.perf_counter()
+            if not bar.disable:
+                bar.update()
+                if now - last_refresh > 0.5:
+                    last_refresh = now
+                    bar.set_postfix_str(_progress_text(nll_sum.item() * world.size, n_tokens * world.size, now - start),
+                                        refresh=False)
+            if done < n_batches and math.isfinite(deadline) and from_main(now + (now - start) / done > deadline):
+                break
     nll, n_tokens = summed(float(nll_sum.item()), n_tokens)  # .item() synchronizes: the time includes all work
     seconds = time.perf_counter() - start
     return EpochStats(nll_nats=nll, n_tokens=int(n_tokens), seconds=seconds, complete=done == n_batches)
+
+
+def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], x: torch.Tensor,
+               y: torch.Tensor, weight: float, state, config: TrainConfig) -> tuple[torch.Tensor, object]:
+    """One optimizer step: forward and loss in the training precision, backward, clipping, update.
+
+    Args:
+        x, y: inputs and targets (T, b).
+        weight: the factor on this rank's mean loss (see :func:`random_batches`).
+        state: the recurrent state to start from (None: zeros).
+
+    Returns:
+        (mean NLL of the batch in nats per token, detached; the new state).
+    """
+    with training_autocast(config.precision, x.device):
+        logits, state = net(x, state)  # (T, b, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))  # autocast computes it in float32
+    optimizer.zero_grad(set_to_none=True)
+    (loss * weight if weight != 1.0 else loss).backward()
+    if config.clip:
+        nn.utils.clip_grad_norm_(params, config.clip)
+    optimizer.step()
+    return loss.detach(), state
 
 
 def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:

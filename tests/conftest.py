@@ -58,3 +58,15 @@ def require_corpus(name: str) -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's real download cache from tests."""
     monkeypatch.setenv("LMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run where CUDA is present and are skipped elsewhere (CI has no GPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

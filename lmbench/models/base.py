@@ -9,7 +9,6 @@ perplexity and the count of zero-probability tokens, written once here.
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import math
 import os
@@ -17,11 +16,12 @@ import zipfile
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import LmbenchError
-from ..textio import atomic_write_bytes
+from ..textio import atomic_writer
 from ..vocab import Vocabulary
 
 #: checkpoints of arrays and plain values (every n-gram model), written and read without torch: an
@@ -60,31 +60,32 @@ def _untag(obj: dict):
     return tuple(obj[_TUPLE_TAG]) if set(obj) == {_TUPLE_TAG} else obj
 
 
-def _zip_checkpoint(payload: dict) -> bytes:
-    """A :data:`FORMAT` checkpoint of a payload; TypeError if a non-array value of it is not plain."""
+def _zip_checkpoint(payload: dict, file: BinaryIO) -> None:
+    """Write a :data:`FORMAT` checkpoint of a payload to ``file``, arrays streamed (memory-mapped ones included).
+
+    Raises:
+        TypeError: a non-array value of the state is not plain (before anything is written).
+    """
     arrays = {key: payload["state"][key] for key in payload["numpy_keys"]}
     header = {**payload, "format": FORMAT,
               "state": {k: v for k, v in payload["state"].items() if k not in arrays}}
     text = json.dumps(_plain(header))
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(HEADER_MEMBER, text)
         for key, array in arrays.items():
             with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
-    return buffer.getvalue()
+                np.lib.format.write_array(member, array if array.flags.c_contiguous else np.ascontiguousarray(array),
+                                          allow_pickle=False)
 
 
-def _torch_checkpoint(payload: dict) -> bytes:
-    """A :data:`TORCH_FORMAT` checkpoint (``torch.save`` of tensors and plain values, arrays as tensors)."""
+def _torch_checkpoint(payload: dict, file: BinaryIO) -> None:
+    """Write a :data:`TORCH_FORMAT` checkpoint (``torch.save`` of tensors and plain values, arrays as tensors)."""
     import torch
 
     state = dict(payload["state"])
     for key in payload["numpy_keys"]:
         state[key] = torch.from_numpy(np.ascontiguousarray(state[key]))
-    buffer = io.BytesIO()
-    torch.save({**payload, "format": TORCH_FORMAT, "state": state}, buffer)
-    return buffer.getvalue()
+    torch.save({**payload, "format": TORCH_FORMAT, "state": state}, file)
 
 
 def payload_from_zip(archive: zipfile.ZipFile) -> dict:
@@ -330,10 +331,11 @@ class LanguageModel(ABC):
         payload = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "params": self.get_params(),
                    "vocab": self.vocab_.to_list(), "state": state, "numpy_keys": numpy_keys}
         try:
-            data = _zip_checkpoint(payload)
+            with atomic_writer(path) as file:
+                _zip_checkpoint(payload, file)
         except TypeError:  # tensors or other objects in the state: only torch can store them
-            data = _torch_checkpoint(payload)
-        atomic_write_bytes(path, data)
+            with atomic_writer(path) as file:
+                _torch_checkpoint(payload, file)
 
     @classmethod
     def from_payload(cls, payload: dict) -> "LanguageModel":

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from ..errors import LmbenchError
 from ..seeding import deterministic_kernels
+from ..precision import float32_scoring
 from ..training import (TrainConfig, Validation, check_choice, check_int, check_number, describe_device,
                         select_device, train_network)
 from ..vocab import Vocabulary
@@ -271,7 +272,7 @@ class RecurrentLM(LanguageModel):
 
     The training arguments (num_steps, batch_size, sampling, epochs, time_budget, optimizer, lr,
     weight_decay, clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress,
-    warmup, min_lr_ratio) are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings
+    warmup, min_lr_ratio, precision) are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings
     (so the warm-up and cosine schedule works for recurrent models too). Then:
 
         eval_chunk: time steps per forward call when scoring (memory only; scores do not depend on it).
@@ -297,7 +298,7 @@ class RecurrentLM(LanguageModel):
                  decay_start_epoch: int = _DEFAULTS.decay_start_epoch,
                  early_stopping: int | None = _DEFAULTS.early_stopping, eval_chunk: int = 1024,
                  device: str = "auto", progress: bool = _DEFAULTS.progress, warmup: float = _DEFAULTS.warmup,
-                 min_lr_ratio: float = _DEFAULTS.min_lr_ratio):
+                 min_lr_ratio: float = _DEFAULTS.min_lr_ratio, precision: str = _DEFAULTS.precision):
         self.cell = cell
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -325,6 +326,7 @@ class RecurrentLM(LanguageModel):
         self.eval_chunk = eval_chunk
         self.device = device
         self.progress = progress
+        self.precision = precision
 
     # ------------------------------------------------------------ parameters
 
@@ -437,7 +439,7 @@ class RecurrentLM(LanguageModel):
     # ------------------------------------------------------------ scoring and generation
 
     def _stream(self, ids, *, progress: bool = True, desc: str = "") -> np.ndarray:
-        with deterministic_kernels(self.device_):
+        with deterministic_kernels(self.device_), float32_scoring(self.device_):
             return stream_logprobs(self.net_, ids, self.vocab_.bos_id, self.eval_chunk, self.device_,
                                    progress=self.progress and progress,
                                    desc=desc or f"{self._display_name()} scoring")

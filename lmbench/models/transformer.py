@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 
 from ..errors import LmbenchError
 from ..seeding import deterministic_kernels
+from ..precision import float32_scoring
 from ..training import (TrainConfig, Validation, check_int, check_number, describe_device, select_device,
                         train_network)
 from ..vocab import Vocabulary
@@ -298,7 +299,7 @@ class TransformerLM(LanguageModel):
 
     The training arguments (batch_size, sampling, epochs, time_budget, optimizer, lr, weight_decay,
     clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress, warmup,
-    min_lr_ratio) are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings
+    min_lr_ratio, precision) are :class:`lmbench.training.TrainConfig`'s, with its defaults and meanings
     (``num_steps`` is ``context``). ``sampling="random"`` trains on shuffled windows; "sequential"
     on windows in corpus order (no state is carried either way). Then:
 
@@ -320,7 +321,7 @@ class TransformerLM(LanguageModel):
                  patience: int = _DEFAULTS.patience, decay_start_epoch: int = _DEFAULTS.decay_start_epoch,
                  early_stopping: int | None = _DEFAULTS.early_stopping, warmup: float = _DEFAULTS.warmup,
                  min_lr_ratio: float = _DEFAULTS.min_lr_ratio, eval_batch: int = 16, device: str = "auto",
-                 progress: bool = _DEFAULTS.progress):
+                 progress: bool = _DEFAULTS.progress, precision: str = _DEFAULTS.precision):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
@@ -347,6 +348,7 @@ class TransformerLM(LanguageModel):
         self.eval_batch = eval_batch
         self.device = device
         self.progress = progress
+        self.precision = precision
 
     # ------------------------------------------------------------ parameters
 
@@ -451,7 +453,7 @@ class TransformerLM(LanguageModel):
     # ------------------------------------------------------------ scoring
 
     def _score(self, ids, *, progress: bool = True, desc: str = "") -> np.ndarray:
-        with deterministic_kernels(self.device_):
+        with deterministic_kernels(self.device_), float32_scoring(self.device_):
             return window_logprobs(self.net_, ids, self.vocab_.bos_id, self.context, self.scoring_stride(),
                                    self.eval_batch, self.device_, progress=self.progress and progress,
                                    desc=desc or f"{self._display_name()} scoring")
