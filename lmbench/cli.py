@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .distributed import launched_world
+from .distributed import RankError, launched_world
 from .errors import LmbenchError
 
 
@@ -35,7 +35,8 @@ class LmbenchGroup(click.Group):
             except click.exceptions.Exit as exc:
                 code = exc.exit_code
             except (click.ClickException, LmbenchError, KeyboardInterrupt, click.exceptions.Abort) as exc:
-                code = _report(exc) if rank == 0 else _exit_code(exc)  # rank 0 of a torchrun launch reports
+                # under torchrun, rank 0 reports what every rank meets alike; a RankError only its own rank sees
+                code = _report(exc) if rank == 0 or isinstance(exc, RankError) else _exit_code(exc)
             except Exception as exc:
                 if rank == 0:
                     raise
@@ -50,6 +51,8 @@ def _report(exc: BaseException) -> int:
     if isinstance(exc, click.ClickException):
         usage = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
         click.echo(f"lmbench: error: {exc.format_message()}{usage}", err=True)
+    elif isinstance(exc, RankError):
+        click.echo(f"lmbench: error (rank {launched_world().rank}): {exc}", err=True)
     elif isinstance(exc, LmbenchError):
         click.echo(f"lmbench: error: {exc}", err=True)
     else:

@@ -38,6 +38,10 @@ from .errors import LmbenchError
 COLLECTIVE_TIMEOUT = _dt.timedelta(hours=6)
 
 
+class RankError(LmbenchError):
+    """An error that only this rank meets (rank 0 cannot report it), so every rank prints it."""
+
+
 @dataclass(frozen=True)
 class World:
     """Where this process stands: its rank among ``size`` processes, its rank on this machine, the backend."""

@@ -25,7 +25,7 @@ import pandas as pd
 from . import __version__
 from .corpora import DEFAULT_FRACTIONS, load_corpus
 from .data import Dataset, build_dataset
-from .distributed import World, from_main, process_group
+from .distributed import RankError, World, from_main, process_group
 from .errors import LmbenchError, unknown_name_error
 from .models.base import LanguageModel, eval_result
 from .registry import ModelSpec, accepted_params, resolve
@@ -564,16 +564,22 @@ def training_ids(dataset: Dataset, fraction: float) -> np.ndarray:
     return ids[: ends[n_lines - 1] + 1]
 
 
-def follow_run(config: RunConfig) -> None:
+def follow_run(config: RunConfig, expected: dict, world: World) -> None:
     """What a rank other than 0 does in a data-parallel run: fit the collectively trained models with rank 0.
 
-    It builds the same data and jobs as :class:`Run` and, in the same order and with the same seeds,
-    takes part in the fit of every model that :attr:`~lmbench.models.base.LanguageModel.trains_collectively`;
+    It builds the same data and jobs as :class:`Run` (and stops if its data differs from rank 0's,
+    ``expected``: :func:`data_fingerprints`) and, in the same order and with the same seeds, takes
+    part in the fit of every model that :attr:`~lmbench.models.base.LanguageModel.trains_collectively`;
     it scores nothing and writes nothing. An invalid model (LmbenchError, raised alike on every rank)
     is left to rank 0 to report; any other error ends this process, and torchrun then stops the run.
     """
     specs = model_specs(config)
     dataset = load_dataset(config)
+    found = data_fingerprints(dataset)
+    if found != expected:
+        differ = ", ".join(key for key in expected if found.get(key) != expected[key])
+        raise RankError(f"rank {world.rank} built other data than rank 0 ({differ} differ); every machine must "
+                           f"read the same corpus files with the same options")
     check_split_sizes(dataset, specs)
     for job in expand_jobs(specs, config):
         seed_everything(job.seed)
@@ -623,10 +629,15 @@ def _start_with_followers(config: RunConfig, echo, world: World) -> Run:
     try:
         run = Run(config, echo, world)
     except BaseException:
-        from_main(False)
+        from_main(None)
         raise
-    from_main(True)
+    from_main(data_fingerprints(run.dataset))
     return run
+
+
+def data_fingerprints(dataset: Dataset) -> dict:
+    """sha256 of every split's ids and the vocabulary size: equal on every rank, or the ranks train on different data."""
+    return {"vocab_size": len(dataset.vocab), **{split: st.sha256 for split, st in dataset.stats.items()}}
 
 
 def run_benchmark(config: RunConfig, echo=print) -> RunResult | None:
@@ -637,9 +648,10 @@ def run_benchmark(config: RunConfig, echo=print) -> RunResult | None:
     """
     with process_group() as world:
         if not world.is_main:
-            if not from_main(None):
+            expected = from_main(None)
+            if expected is None:
                 raise LmbenchError("rank 0 could not start the run; it reports why")
-            return follow_run(config)
+            return follow_run(config, expected, world)
         run = Run(config, echo, world) if not world.distributed else _start_with_followers(config, echo, world)
         result = run.execute()
     if len(result.table):

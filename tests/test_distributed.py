@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lmbench.distributed import World, from_main, launched_world, summed
+from lmbench.distributed import RankError, World, from_main, launched_world, summed
 from lmbench.errors import LmbenchError
 from lmbench.training import TrainConfig, check_divides, count_batches, random_batches, sequential_batches
 
@@ -209,3 +209,16 @@ def test_bad_input_under_torchrun_is_one_line_from_rank_0_and_nothing_is_touched
                       f"choose a new or empty --out"]
     assert "[rank1]" not in result.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["a.txt"] and (foreign / "a.txt").read_text() == "mine"
+
+
+def test_a_rank_that_built_other_data_than_rank_0_stops_with_its_own_error(tmp_path):
+    from lmbench.runner import RunConfig, data_fingerprints, follow_run, load_dataset
+
+    config = RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "never"))
+    expected = data_fingerprints(load_dataset(config))
+    assert set(expected) == {"vocab_size", "train", "valid", "test"}
+    expected["train"] = "0" * 64  # rank 0 read another training file
+    with pytest.raises(RankError, match="rank 1 built other data than rank 0 .train differ.; every machine must read "
+                                        "the same corpus files with the same options"):
+        follow_run(config, expected, World(rank=1, size=2))
+    assert not (tmp_path / "never").exists()
