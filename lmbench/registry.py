@@ -283,7 +283,7 @@ def read_checkpoint(path: Path) -> dict:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if HEADER_MEMBER in names:
-                payload = payload_from_zip(archive)
+                payload = payload_from_zip(archive, path)
             elif any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
                 payload = None
             else:

@@ -42,6 +42,18 @@ validation pass that would still end past the budget (the estimate was too low, 
 alone used the budget up) is skipped, and training stops: the weights kept are those of the best
 validated epoch, or the last weights if no epoch could be validated. At least one batch is always
 trained, so a budget shorter than one batch is exceeded by that batch.
+
+Data-parallel fits (launched with torchrun, see :mod:`lmbench.distributed`). ``batch_size`` is the
+batch of all W processes together. Each rank takes its part of every batch: under sequential
+batching its ``batch_size / W`` contiguous streams (columns ``rank * B / W`` onwards of the layout
+above, i.e. its own contiguous slice of the stream, with its own carried state), under random
+batching its share of each batch's shuffled windows (the shuffle is seeded alike on every rank).
+DistributedDataParallel averages the gradients, so an optimizer step of W processes is the step one
+process takes on the whole batch, and the same hyperparameters give the same training to rounding.
+Rank 0 times and validates; every decision that depends on a clock or on validation (stopping an
+epoch or the fit, the plateau schedule, early stopping, which weights to keep) is rank 0's, sent to
+the others, so all ranks run the same number of steps. With a time budget that is one small
+broadcast per batch (a host-device synchronization on GPUs); without one there is none.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import io
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -109,6 +110,27 @@ def test_on_disk_model_saves_and_reloads_with_the_same_scores(corpus, tmp_path):
     disk.save(tmp_path / "kn.model")
     loaded = load_model(tmp_path / "kn.model")
     assert np.array_equal(loaded.logprobs(corpus.splits["test"]), disk.logprobs(corpus.splits["test"]))
+
+
+def test_a_reloaded_model_maps_its_large_arrays_and_survives_the_file_being_replaced(corpus, tmp_path, monkeypatch):
+    import lmbench.models.base as base
+
+    monkeypatch.setattr(base, "MAP_BYTES", 4096)  # this corpus's tables are small; map every array over 4 KB
+    disk = fit(KneserNey, corpus, order=3, storage="disk", memory=TINY)
+    disk.save(tmp_path / "kn.model")
+    payload = base.payload_from_zip(zipfile.ZipFile(tmp_path / "kn.model"), tmp_path / "kn.model")
+    mapped = [k for k, v in payload["state"].items() if isinstance(v, np.memmap)]
+    big = [k for k in payload["numpy_keys"] if payload["state"][k].nbytes >= 4096]
+    assert mapped and sorted(mapped) == sorted(big)
+    with zipfile.ZipFile(tmp_path / "kn.model") as archive:  # mapped bytes equal the stored arrays
+        for key in mapped:
+            with archive.open(f"{key}.npy") as member:
+                assert np.array_equal(np.lib.format.read_array(member), payload["state"][key])
+    loaded = load_model(tmp_path / "kn.model")
+    want = disk.logprobs(corpus.splits["test"])
+    assert np.array_equal(loaded.logprobs(corpus.splits["test"]), want)
+    fit(KneserNey, corpus, order=2).save(tmp_path / "kn.model")  # replaced by rename: the map keeps the old file
+    assert np.array_equal(loaded.logprobs(corpus.splits["test"]), want)
 
 
 def test_temporary_folder_is_removed_when_the_model_is_dropped(corpus):

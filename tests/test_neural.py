@@ -34,7 +34,7 @@ TEXT = ("the time traveller for so it will be convenient to speak of him\n"
         "and his usually pale face was flushed and animated\n"
         "the fire burned brightly and the soft radiance of the incandescent lights\n")
 TINY = dict(hidden_size=12, num_steps=8, batch_size=4, epochs=1, progress=False)
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+needs_cuda = pytest.mark.gpu  # skipped without CUDA (conftest.py)
 
 
 @pytest.fixture

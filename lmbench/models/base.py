@@ -88,19 +88,56 @@ def _torch_checkpoint(payload: dict, file: BinaryIO) -> None:
     torch.save({**payload, "format": TORCH_FORMAT, "state": state}, file)
 
 
-def payload_from_zip(archive: zipfile.ZipFile) -> dict:
+#: stored arrays of at least this many bytes are memory-mapped from the checkpoint rather than read, so
+#: a large model (an n-gram table counted on disk) is scored without loading it whole.
+MAP_BYTES = 1 << 20
+
+
+def payload_from_zip(archive: zipfile.ZipFile, path: str | Path | None = None) -> dict:
     """The payload of an open :data:`FORMAT` checkpoint: its header with the arrays put back in ``state``.
 
-    Arrays are read with ``allow_pickle=False``; nothing in the file is executed. Raises ValueError,
-    KeyError or zipfile.BadZipFile for a damaged file (:func:`lmbench.registry.load_model` reports them).
+    Arrays are read with ``allow_pickle=False``; nothing in the file is executed. With the archive's
+    ``path``, arrays of :data:`MAP_BYTES` or more are copy-on-write memory maps of the file (members
+    are stored uncompressed, see :func:`_mapped_array`). Raises ValueError, KeyError or
+    zipfile.BadZipFile for a damaged file (:func:`lmbench.registry.load_model` reports them).
     """
     payload = json.loads(archive.read(HEADER_MEMBER), object_hook=_untag)
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
         raise ValueError("the header is not a checkpoint header")
     for key in payload.get("numpy_keys", []):
-        with archive.open(f"{key}.npy") as member:
-            payload["state"][key] = np.lib.format.read_array(member, allow_pickle=False)
+        info = archive.getinfo(f"{key}.npy")
+        mapped = _mapped_array(path, info) if path is not None else None
+        if mapped is None:
+            with archive.open(info) as member:
+                mapped = np.lib.format.read_array(member, allow_pickle=False)
+        payload["state"][key] = mapped
     return payload
+
+
+def _mapped_array(path: str | Path, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """A copy-on-write memory map of a stored ``.npy`` member (None: small, compressed or of objects).
+
+    The member's bytes start after its local file header (30 bytes, then the name and the extra
+    field, whose lengths it gives); they are a ``.npy`` file whose header says dtype, shape and order.
+    A map holds the file it was made from: replacing the checkpoint later (lmbench writes by rename)
+    does not change a loaded model.
+    """
+    if info.compress_type != zipfile.ZIP_STORED or info.file_size < MAP_BYTES:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if local[:4] != b"PK\x03\x04":
+            raise ValueError(f"member {info.filename} has no local header")
+        name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+        handle.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(handle)
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ValueError(f"member {info.filename} holds Python objects")
+    return np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape, order="F" if fortran_order else "C")
 
 
 @dataclass(frozen=True)
