@@ -79,9 +79,13 @@ class _Tokenized:
     n_bytes: int
 
 
+#: lines tokenized at a time: the tokens of a large split never exist as Python strings all at once.
+BLOCK_LINES = 100_000
+
+
 def fingerprint(ids: np.ndarray) -> str:
-    """sha256 of the id array as little-endian int32."""
-    return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i4").tobytes()).hexdigest()
+    """sha256 of the id array as little-endian int32 (hashed in place, not copied)."""
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i4").view(np.uint8)).hexdigest()
 
 
 def utf8_bytes(normalized: list[str]) -> int:
@@ -95,9 +99,34 @@ def _tokenize(lines: list[str], tokenizer: Tokenizer) -> _Tokenized:
 
 
 def _tokenize_normalized(normalized: list[str], tokenizer: Tokenizer) -> _Tokenized:
+    """Split, hash and measure normalized lines, :data:`BLOCK_LINES` at a time (see :func:`_merge`)."""
+    blocks = [_tokenize_block(normalized[i:i + BLOCK_LINES], tokenizer)
+              for i in range(0, len(normalized), BLOCK_LINES)]
+    return _merge(blocks) if blocks else _tokenize_block([], tokenizer)
+
+
+def _tokenize_block(normalized: list[str], tokenizer: Tokenizer) -> _Tokenized:
     tokens, lengths = tokenizer.split_normalized(normalized)
     codes, uniques = factorize(tokens)
-    return _Tokenized(codes, uniques, lengths, utf8_bytes(normalized))
+    return _Tokenized(codes.astype(np.int32), np.asarray(uniques, dtype=object), lengths, utf8_bytes(normalized))
+
+
+def _merge(blocks: list[_Tokenized]) -> _Tokenized:
+    """Consecutive blocks as one: each block's codes renumbered into the distinct tokens of all blocks.
+
+    The distinct tokens stay in order of first appearance, so the result equals tokenizing all lines
+    at once; only the codes (int32, 4 bytes per token) of the whole split are held together.
+    """
+    if len(blocks) == 1:
+        return blocks[0]
+    renumber, uniques = factorize(np.concatenate([b.uniques for b in blocks]))
+    codes = np.empty(sum(b.codes.size for b in blocks), dtype=np.int32)
+    token, unique = 0, 0
+    for b in blocks:
+        codes[token:token + b.codes.size] = renumber[unique:unique + b.uniques.size][b.codes]
+        token, unique = token + b.codes.size, unique + b.uniques.size
+    return _Tokenized(codes, np.asarray(uniques, dtype=object), np.concatenate([b.lengths for b in blocks]),
+                      sum(b.n_bytes for b in blocks))
 
 
 def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:

@@ -110,11 +110,11 @@ class Vocabulary:
 
     def encode_factorized(self, codes, uniques) -> tuple[np.ndarray, int]:
         """:meth:`encode` from the output of :func:`factorize` (one dict lookup per distinct token)."""
-        lookup = np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int64)
-        ids = lookup[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+        lookup = np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int32)
+        ids = lookup[codes] if len(codes) else np.zeros(0, dtype=np.int32)
         oov = ids < 0
         ids[oov] = self.unk_id
-        return ids.astype(np.int32), int(oov.sum())
+        return ids, int(oov.sum())
 
     def decode(self, ids) -> list[str]:
         """Display tokens for ids (``<s>`` for bos_id); ``eos_id`` and a word spelled like it look alike."""

@@ -127,6 +127,9 @@ def test_a_reloaded_model_maps_its_large_arrays_and_survives_the_file_being_repl
             with archive.open(f"{key}.npy") as member:
                 assert np.array_equal(np.lib.format.read_array(member), payload["state"][key])
     loaded = load_model(tmp_path / "kn.model")
+    assert loaded.on_disk  # scored from the checkpoint's tables in bounded memory, not rebuilt in memory
+    borrowed = [table.values for table in loaded.logp_[2:] + loaded.bow_[2:]] + loaded.counts_.keys[2:]
+    assert any(f.handle is not None and f.path == tmp_path / "kn.model" for f in borrowed)
     want = disk.logprobs(corpus.splits["test"])
     assert np.array_equal(loaded.logprobs(corpus.splits["test"]), want)
     fit(KneserNey, corpus, order=2).save(tmp_path / "kn.model")  # replaced by rename: the map keeps the old file

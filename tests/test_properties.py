@@ -181,3 +181,25 @@ def test_next_token_distribution_sums_to_one(train, model, history):
     logprobs = model.next_logprobs(history)
     assert logprobs.shape == (len(ds.vocab),)
     assert abs(np.exp(logprobs).sum() - 1.0) < 1e-9
+
+
+_WORDS = st.sampled_from(["a", "b", "cc", "Dd", "</s>", "<unk>", "é", "x y"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(st.lists(_WORDS, max_size=6).map(" ".join), min_size=1, max_size=40),
+       block=st.integers(1, 9), kind=st.sampled_from(["word", "char"]))
+def test_tokenizing_in_blocks_gives_the_dataset_of_tokenizing_at_once(lines, block, kind):
+    import lmbench.data as data
+
+    raw = RawCorpus("p", {"train": lines, "valid": lines[::2], "test": lines[1::2] or lines})
+    whole = build_dataset(raw, Tokenizer(kind))
+    saved, data.BLOCK_LINES = data.BLOCK_LINES, block
+    try:
+        blocked = build_dataset(raw, Tokenizer(kind))
+    finally:
+        data.BLOCK_LINES = saved
+    assert blocked.vocab.itos == whole.vocab.itos and blocked.stats == whole.stats
+    for split in whole.splits:
+        assert blocked.splits[split].dtype == np.int32
+        assert np.array_equal(blocked.splits[split], whole.splits[split])

@@ -379,7 +379,8 @@ class LanguageModel(ABC):
         """Rebuild a saved model of this class from a checkpoint's payload (see :func:`lmbench.registry.load_model`)."""
         model = cls(**payload["params"])
         model.vocab_ = Vocabulary(list(payload["vocab"]))
-        state = {k: (np.asarray(v) if k in payload["numpy_keys"] else v) for k, v in payload["state"].items()}
+        state = {k: (v if isinstance(v, np.ndarray) or k not in payload["numpy_keys"] else np.asarray(v))
+                 for k, v in payload["state"].items()}  # memory maps stay maps (see payload_from_zip)
         model.load_state_dict(state)
         return model
 

@@ -34,7 +34,7 @@ from .backoff import BackoffNGram, format_orders, interpolate, one_line_warning
 from .ngram_counts import NGramCounts
 from .ondisk import Budget, OnDiskCounts, Progress, estimated_in_memory_bytes, parse_memory
 from .ondisk.budget import format_bytes
-from .ondisk.tables import count_of_counts, interpolated_tables
+from .ondisk.tables import LogTable, count_of_counts, interpolated_tables
 
 #: KenLM's ``--discount_fallback`` defaults for modified Kneser-Ney (D1, D2, D3+).
 FALLBACK_MODIFIED = (0.5, 1.0, 1.5)
@@ -179,6 +179,31 @@ class InterpolatedNGram(BackoffNGram):
 
     def _progress(self) -> Progress:
         return Progress(self.label)
+
+    def state_dict(self) -> dict:
+        """Counts and fitted values; for an on-disk fit also the scoring tables, so a loaded model scores from the file."""
+        state = super().state_dict()
+        if self.on_disk:
+            state["logp.1"] = self.logp_[1]
+            for k in range(2, self.order + 1):
+                state[f"p.{k}"], state[f"gamma.{k}"] = self.logp_[k].values.memmap(), self.bow_[k].values.memmap()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Rebuild the tables in memory, or for a checkpoint of an on-disk fit read them in place (bounded memory)."""
+        if "p.2" not in state:
+            return super().load_state_dict(state)
+        self.check_params()
+        for key in self.fitted_keys:
+            setattr(self, key, state[key])
+        self.counts_ = OnDiskCounts.from_state(state, self.order, len(self.vocab_), Budget(parse_memory(self.memory)),
+                                               parent=self.scratch_dir)
+        W = self.counts_.budget.window_items
+        self.logp_ = [None, np.asarray(state["logp.1"], dtype=np.float64)]
+        self.bow_ = [None, None]
+        for k in range(2, self.order + 1):
+            self.logp_.append(LogTable(self.counts_.file_of(state[f"p.{k}"], f"p{k}"), W))
+            self.bow_.append(LogTable(self.counts_.file_of(state[f"gamma.{k}"], f"gamma{k}"), W))
 
     def _window_items(self) -> int:
         return self.counts_.budget.window_items if self.on_disk else 1 << 20

@@ -18,27 +18,42 @@ SAMPLE_EVERY = 512
 
 
 class ArrayFile:
-    """A read-only 1-D array stored as raw bytes in ``path``."""
+    """A read-only 1-D array stored as raw bytes in ``path`` (from byte ``base`` on).
 
-    def __init__(self, path: Path, dtype, size: int | None = None):
+    An array inside another file (a stored ``.npy`` member of a checkpoint, see :meth:`borrowed`)
+    is read through a file handle opened once, so it stays the file that was loaded even if that
+    path is later replaced; :meth:`remove` never deletes such a file.
+    """
+
+    def __init__(self, path: Path, dtype, size: int | None = None, base: int = 0, handle=None):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
-        self.size = int(size if size is not None else os.path.getsize(self.path) // self.dtype.itemsize)
+        self.base = int(base)
+        self.handle = handle
+        self.size = int(size if size is not None else (os.path.getsize(self.path) - self.base) // self.dtype.itemsize)
+
+    @classmethod
+    def borrowed(cls, array: np.memmap) -> "ArrayFile":
+        """The file region a 1-D memory map covers (e.g. a checkpoint's array), as an ArrayFile."""
+        return cls(Path(array.filename), array.dtype, array.size, array.offset, open(array.filename, "rb"))
 
     def window(self, start: int, stop: int) -> np.ndarray:
         """Entries ``start:stop``, mapped (no copy); drop the result to release its pages."""
         start, stop = max(0, int(start)), min(self.size, int(stop))
         if stop <= start:
             return np.empty(0, self.dtype)
-        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=start * self.dtype.itemsize,
-                         shape=(stop - start,))
+        return np.memmap(self.handle or self.path, dtype=self.dtype, mode="r",
+                         offset=self.base + start * self.dtype.itemsize, shape=(stop - start,))
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Entries ``start:stop`` copied into memory."""
         start, stop = max(0, int(start)), min(self.size, int(stop))
         if stop <= start:
             return np.empty(0, self.dtype)
-        return np.fromfile(self.path, dtype=self.dtype, count=stop - start, offset=start * self.dtype.itemsize)
+        if self.handle is not None:
+            return np.array(self.window(start, stop))
+        return np.fromfile(self.path, dtype=self.dtype, count=stop - start,
+                           offset=self.base + start * self.dtype.itemsize)
 
     def windows(self, window_items: int):
         """(start, entries copied into memory) for consecutive windows covering the file."""
@@ -81,13 +96,17 @@ class ArrayFile:
         return int(sum(int(values.sum()) for _, values in self.windows(window_items)))
 
     def memmap(self) -> np.ndarray:
-        """The whole file mapped read-only (for saving a checkpoint; pages are read as they are used)."""
+        """The whole array mapped read-only (for saving a checkpoint; pages are read as they are used)."""
         if self.size == 0:
             return np.empty(0, self.dtype)
-        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.size,))
+        return self.window(0, self.size)
 
     def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+        """Delete the file (a borrowed region of another file is only let go)."""
+        if self.handle is not None:
+            self.handle.close()
+        elif self.base == 0:
+            self.path.unlink(missing_ok=True)
 
 
 class ArrayWriter:
@@ -130,9 +149,16 @@ class SortedKeys(ArrayFile):
     falls in; queries are then searched block-window by block-window.
     """
 
-    def __init__(self, path: Path, dtype, size: int, sample: np.ndarray):
-        super().__init__(path, dtype, size)
+    def __init__(self, path: Path, dtype, size: int, sample: np.ndarray, base: int = 0, handle=None):
+        super().__init__(path, dtype, size, base, handle)
         self.sample = sample
+
+    @classmethod
+    def of(cls, keys: ArrayFile, window_items: int) -> "SortedKeys":
+        """Sorted keys over an existing file, its sample taken in one streaming pass."""
+        sample = [values[(-start) % SAMPLE_EVERY::SAMPLE_EVERY].copy() for start, values in keys.windows(window_items)]
+        return cls(keys.path, keys.dtype, keys.size, np.concatenate(sample) if sample else np.empty(0, keys.dtype),
+                   keys.base, keys.handle)
 
     def positions(self, queries: np.ndarray, window_items: int) -> tuple[np.ndarray, np.ndarray]:
         """(``np.searchsorted(keys, queries)``, whether each query is a key), in the queries' order."""

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..ngram_counts import NGramCounts, line_chunks, pad_lines
-from .arrays import ArrayFile, ArrayWriter, SortedKeys
+from .arrays import ArrayFile, ArrayWriter, SortedKeys, write_array
 from .budget import Budget, Progress
 from .runs import SortedRuns
 
@@ -232,6 +232,29 @@ class OnDiskCounts(NGramCounts):
         return out.close()
 
     # ------------------------------------------------------------ persistence
+
+    @classmethod
+    def from_state(cls, state: dict, order: int, vocab_size: int, budget: Budget,
+                   parent: str | None = None) -> "OnDiskCounts":
+        """The counts of a checkpoint (:meth:`state_dict`), scored in bounded memory.
+
+        Arrays memory-mapped from the checkpoint are read where they lie (:meth:`file_of`); nothing
+        is loaded whole. Only what scoring needs is rebuilt: keys, counts and the unigram total.
+        """
+        self = cls(order, vocab_size, budget, parent)
+        self.keys[1] = np.arange(self.base, dtype=np.int64)
+        self.counts[1] = np.asarray(state["counts.1"], dtype=np.int64)
+        for k in range(2, order + 1):
+            self.keys[k] = SortedKeys.of(self.file_of(state[f"keys.{k}"], f"keys{k}"), budget.window_items)
+            self.counts[k] = self.file_of(state[f"counts.{k}"], f"counts{k}")
+        self._derive_totals()
+        return self
+
+    def file_of(self, array: np.ndarray, name: str) -> ArrayFile:
+        """An :class:`ArrayFile` of a checkpoint's 1-D array: the file region of a memory map, else a copy in the folder."""
+        if isinstance(array, np.memmap) and array.ndim == 1 and array.flags.c_contiguous:
+            return ArrayFile.borrowed(array)
+        return write_array(self.folder / name, np.ascontiguousarray(array))
 
     def state_dict(self) -> dict:
         """The state of :meth:`NGramCounts.state_dict`, files mapped (a checkpoint reloads in memory)."""
