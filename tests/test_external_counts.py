@@ -278,3 +278,22 @@ def test_progress_reports_each_long_step_with_throughput():
 def test_chunk_size_follows_the_budget():
     assert Budget(BYTES_PER_CHUNK_TOKEN * 10_000).chunk_tokens == 10_000
     assert Budget(4096).chunk_tokens >= 1 and Budget(4096).window_items >= 1
+
+
+def test_saving_streams_file_backed_tables_in_windows_into_ordinary_npy_members(corpus, tmp_path, monkeypatch):
+    import lmbench.models.base as base
+
+    monkeypatch.setattr(base, "STREAM_ITEMS", 7)  # many windows per table
+    reads = []
+    real_windows = ArrayFile.windows
+    monkeypatch.setattr(ArrayFile, "windows", lambda self, n: (reads.append(n), real_windows(self, n))[1])
+    disk = fit(KneserNey, corpus, order=3, storage="disk", memory=TINY)
+    reads.clear()  # fitting reads windows too; count those of saving
+    disk.save(tmp_path / "kn.model")
+    assert len(reads) == 2 * 2 + 2 * 2 and set(reads) == {7}  # keys and counts of orders 2-3, p and gamma
+    with zipfile.ZipFile(tmp_path / "kn.model") as archive:
+        for name, table in (("keys.3", disk.counts_.keys[3]), ("p.3", disk.logp_[3].values),
+                            ("gamma.2", disk.bow_[2].values)):
+            with archive.open(f"{name}.npy") as member:
+                stored = np.lib.format.read_array(member, allow_pickle=False)
+            assert stored.dtype == table.dtype and np.array_equal(stored, table.read(0, table.size))

@@ -74,8 +74,31 @@ def _zip_checkpoint(payload: dict, file: BinaryIO) -> None:
         archive.writestr(HEADER_MEMBER, text)
         for key, array in arrays.items():
             with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, array if array.flags.c_contiguous else np.ascontiguousarray(array),
-                                          allow_pickle=False)
+                _write_npy(member, array)
+
+
+#: entries per window when a file-backed array is streamed into a checkpoint.
+STREAM_ITEMS = 1 << 20
+
+
+def _is_array(value) -> bool:
+    """An array a checkpoint stores as ``.npy``: a numpy array of numbers, or a file-backed array
+    (an object with ``dtype``, ``size`` and ``windows(n)``, e.g. :class:`lmbench.models.ondisk.arrays.ArrayFile`)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype != object
+    return all(hasattr(value, name) for name in ("dtype", "size", "windows"))
+
+
+def _write_npy(member: BinaryIO, array) -> None:
+    """Write ``array`` as a ``.npy`` file; a file-backed one window by window (never read whole)."""
+    if isinstance(array, np.ndarray):
+        np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+        return
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(array.dtype)), "fortran_order": False,
+              "shape": (int(array.size),)}
+    np.lib.format.write_array_header_1_0(member, header)
+    for _, values in array.windows(STREAM_ITEMS):
+        member.write(np.ascontiguousarray(values).tobytes())
 
 
 def _torch_checkpoint(payload: dict, file: BinaryIO) -> None:
@@ -357,14 +380,15 @@ class LanguageModel(ABC):
     def save(self, path: str | Path) -> None:
         """Save config, vocabulary and fitted state as a checkpoint (a state dict, never a pickled object).
 
-        A state of arrays and plain values (every n-gram model) is written without torch, as
-        :data:`FORMAT`; a state holding tensors (neural models) with ``torch.save``, as
-        :data:`TORCH_FORMAT`. Both are read by :func:`lmbench.registry.load_model`; the file name is free.
+        A state of arrays (in memory, or file-backed and streamed window by window) and plain values
+        (every n-gram model) is written without torch, as :data:`FORMAT`; a state holding tensors
+        (neural models) with ``torch.save``, as :data:`TORCH_FORMAT`. Both are read by
+        :func:`lmbench.registry.load_model`; the file name is free. The file is written to a temporary
+        name and renamed into place when complete.
         """
         self._check_fitted()
         state = self.state_dict()
-        numpy_keys = [key for key, value in state.items()
-                      if isinstance(key, str) and isinstance(value, np.ndarray) and value.dtype != object]
+        numpy_keys = [key for key, value in state.items() if isinstance(key, str) and _is_array(value)]
         payload = {"class": f"{type(self).__module__}.{type(self).__qualname__}", "params": self.get_params(),
                    "vocab": self.vocab_.to_list(), "state": state, "numpy_keys": numpy_keys}
         try:

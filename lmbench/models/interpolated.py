@@ -186,7 +186,7 @@ class InterpolatedNGram(BackoffNGram):
         if self.on_disk:
             state["logp.1"] = self.logp_[1]
             for k in range(2, self.order + 1):
-                state[f"p.{k}"], state[f"gamma.{k}"] = self.logp_[k].values.memmap(), self.bow_[k].values.memmap()
+                state[f"p.{k}"], state[f"gamma.{k}"] = self.logp_[k].values, self.bow_[k].values
         return state
 
     def load_state_dict(self, state: dict) -> None:

@@ -257,10 +257,10 @@ class OnDiskCounts(NGramCounts):
         return write_array(self.folder / name, np.ascontiguousarray(array))
 
     def state_dict(self) -> dict:
-        """The state of :meth:`NGramCounts.state_dict`, files mapped (a checkpoint reloads in memory)."""
+        """The state of :meth:`NGramCounts.state_dict` with the files themselves (saving streams them window by window)."""
         state = {"counts.1": self.counts[1]}
         for k in range(2, self.order + 1):
-            state[f"keys.{k}"], state[f"counts.{k}"] = self.keys[k].memmap(), self.counts[k].memmap()
+            state[f"keys.{k}"], state[f"counts.{k}"] = self.keys[k], self.counts[k]
         return state
 
     def drop_fit_files(self) -> None:
