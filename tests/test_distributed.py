@@ -132,12 +132,19 @@ def two_rank_fits(tmp_path_factory):
 
 
 @needs_gloo
-@pytest.mark.parametrize("name", ["lstm", "transformer"])
+@pytest.mark.parametrize("name", ["lstm", "transformer", "lstm-budget"])
 def test_ranks_end_with_identical_parameters(two_rank_fits, name):
     rank0, rank1 = (np.load(two_rank_fits / f"{name}-rank{r}.npz") for r in (0, 1))
     assert sorted(rank0) == sorted(rank1)
     for key in rank0:
         assert np.array_equal(rank0[key], rank1[key]), key
+
+
+@needs_gloo
+def test_a_time_budget_stops_every_rank_at_rank_0s_batch(two_rank_fits):
+    """The fit stops on rank 0's clock; the identical weights above show that both ranks stopped at the same batch."""
+    summary = json.loads((two_rank_fits / "lstm-budget-summary.json").read_text())
+    assert summary["stopped_by"] == "time_budget" and summary["epochs_run"] < 1000
 
 
 @needs_gloo

@@ -4,7 +4,7 @@ Usage: torchrun --standalone --nproc_per_node 2 tests/distributed/fit_worker.py 
 
 Every rank fits the models of :func:`models` on the same tiny corpus with the same seed, inside
 lmbench's process group, and writes ``OUT_DIR/<name>-rank<r>.npz`` (its network weights) and, on
-rank 0, ``OUT_DIR/<name>-curve.json`` (the learning curve it recorded).
+rank 0, ``OUT_DIR/<name>-curve.json`` and ``<name>-summary.json`` (its learning curve and fitted summary).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def models() -> dict:
         "transformer": TransformerLM(d_model=16, n_layers=1, n_heads=2, context=12, dropout=0.0, batch_size=8,
                                      sampling="random", epochs=2, optimizer="adamw", lr=0.003, weight_decay=0.1,
                                      lr_schedule="cosine", warmup=3, device="cpu", progress=False),
+        # stopped by the clock: rank 0 decides when, and every rank must stop at the same batch
+        "lstm-budget": RecurrentLM(cell="lstm", hidden_size=24, embedding_size=12, num_steps=8, batch_size=6,
+                                   epochs=1000, time_budget=1.5, early_stopping=None, device="cpu", progress=False),
     }
 
 
@@ -63,6 +66,7 @@ def main(out: Path) -> None:
             np.savez(out / f"{name}-rank{world.rank}.npz", **weights(model))
             if world.is_main:
                 (out / f"{name}-curve.json").write_text(json.dumps(model.training_curve()))
+                (out / f"{name}-summary.json").write_text(json.dumps(model.fitted_summary()))
 
 
 if __name__ == "__main__":
