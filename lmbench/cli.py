@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .distributed import RankError, launched_world
+from .distributed import RankError, launched_rank
 from .errors import LmbenchError
 
 
@@ -27,7 +27,7 @@ class LmbenchGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **kwargs):
         kwargs.pop("standalone_mode", None)
-        rank = launched_world().rank
+        rank = launched_rank()
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning if rank == 0 else _no_warning
             try:
@@ -52,7 +52,7 @@ def _report(exc: BaseException) -> int:
         usage = f" (see `{exc.ctx.command_path} --help`)" if getattr(exc, "ctx", None) else ""
         click.echo(f"lmbench: error: {exc.format_message()}{usage}", err=True)
     elif isinstance(exc, RankError):
-        click.echo(f"lmbench: error (rank {launched_world().rank}): {exc}", err=True)
+        click.echo(f"lmbench: error (rank {launched_rank()}): {exc}", err=True)
     elif isinstance(exc, LmbenchError):
         click.echo(f"lmbench: error: {exc}", err=True)
     else:

@@ -67,11 +67,27 @@ class World:
 
 
 def launched_world() -> World:
-    """The world torchrun describes in this process's environment (a world of one without it)."""
+    """The world torchrun describes in this process's environment (a world of one without it).
+
+    Raises:
+        LmbenchError: ``WORLD_SIZE`` says several processes but the rendezvous address torchrun
+            sets (``MASTER_ADDR``, ``MASTER_PORT``) is missing, e.g. a variable left over from a
+            job script; joining would wait for processes that were never started.
+    """
     size = _env_int("WORLD_SIZE", 1)
     if size == 1:
         return World()
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise LmbenchError(f"WORLD_SIZE={size} is set but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                           f"not; start lmbench with torchrun (see README), or unset WORLD_SIZE for one process")
     return World(rank=_env_int("RANK", 0), size=size, local_rank=_env_int("LOCAL_RANK", 0))
+
+
+def launched_rank() -> int:
+    """This process's rank as torchrun set it in ``RANK`` (0 without torchrun, or when unreadable: never raises)."""
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
 
 
 def current_world() -> World:

@@ -98,6 +98,13 @@ def test_a_single_process_is_a_world_of_one(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(LmbenchError, match="WORLD_SIZE=4 is set but MASTER_ADDR and MASTER_PORT are not; start "
+                                           "lmbench with torchrun .see README., or unset WORLD_SIZE"):
+        launched_world()
+    monkeypatch.setenv("MASTER_ADDR", "localhost")
+    monkeypatch.setenv("MASTER_PORT", "29500")
     assert launched_world() == World(rank=2, size=4, local_rank=0)
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(LmbenchError, match="WORLD_SIZE='two' is not a whole number; start lmbench with torchrun"):
@@ -229,3 +236,19 @@ def test_a_rank_that_built_other_data_than_rank_0_stops_with_its_own_error(tmp_p
                                         "the same corpus files with the same options"):
         follow_run(config, expected, World(rank=1, size=2))
     assert not (tmp_path / "never").exists()
+
+
+def test_a_stray_world_size_without_torchrun_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from lmbench.cli import cli
+
+    for name in ("MASTER_ADDR", "MASTER_PORT", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    result = CliRunner().invoke(cli, ["run", "--models", "bigram", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "lmbench: error: WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT are not; start lmbench with torchrun "
+        "(see README), or unset WORLD_SIZE for one process"]
+    assert not (tmp_path / "run").exists()
