@@ -356,6 +356,8 @@ class Run:
         try:
             rows, model, logprobs = self._fit_and_score(job)
         except Exception as exc:  # one model's failure must not lose the others
+            if self.world.distributed and not isinstance(exc, LmbenchError) and job.spec.build().trains_collectively:
+                raise  # the other ranks may be waiting inside this fit's collectives: end the whole launch
             message = str(exc) if isinstance(exc, LmbenchError) else f"{type(exc).__name__}: {exc}"
             info.update(status="failed", error=message,
                         traceback=None if isinstance(exc, LmbenchError) else traceback.format_exc())
@@ -579,7 +581,7 @@ def follow_run(config: RunConfig, expected: dict, world: World) -> None:
     if found != expected:
         differ = ", ".join(key for key in expected if found.get(key) != expected[key])
         raise RankError(f"rank {world.rank} built other data than rank 0 ({differ} differ); every machine must "
-                           f"read the same corpus files with the same options")
+                        f"read the same corpus files with the same options")
     check_split_sizes(dataset, specs)
     for job in expand_jobs(specs, config):
         seed_everything(job.seed)

@@ -252,3 +252,19 @@ def test_a_stray_world_size_without_torchrun_is_one_line_and_writes_nothing(tmp_
         "lmbench: error: WORLD_SIZE=2 is set but MASTER_ADDR and MASTER_PORT are not; start lmbench with torchrun "
         "(see README), or unset WORLD_SIZE for one process"]
     assert not (tmp_path / "run").exists()
+
+
+def test_rank_0_ends_the_launch_when_a_collective_fit_crashes(tmp_path, monkeypatch):
+    """Recording the failure and going on, as one process does, would leave the other ranks waiting inside that fit."""
+    from lmbench.models.neural import RecurrentLM
+    from lmbench.runner import Run, RunConfig
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(RecurrentLM, "fit", crash)
+    config = RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "run"), bootstrap=0)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        Run(config, lambda *a: None, World(rank=0, size=2)).execute()
+    alone = Run(RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "alone"), bootstrap=0), lambda *a: None)
+    assert alone.execute().failures == {"lstm": "RuntimeError: CUDA out of memory"}
