@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import LmbenchError, unknown_name_error
-from .textio import atomic_write_bytes, decode, expand_path, read_text_bytes
+from .textio import atomic_write_bytes, expand_path, read_text_lines
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -206,9 +206,8 @@ def load_corpus(spec: str, fractions=DEFAULT_FRACTIONS, encoding: str = "utf-8")
 
 
 def read_lines(path: Path, encoding: str = "utf-8") -> tuple[list[str], str]:
-    """A text file's lines and the sha256 of its bytes, from one read."""
-    data = read_text_bytes(path)
-    return text_lines(decode(data, encoding, path)), hashlib.sha256(data).hexdigest()
+    """A text file's lines and the sha256 of its bytes, from one read (in blocks: :func:`read_text_lines`)."""
+    return read_text_lines(path, encoding)
 
 
 def _load_file(path: Path, fractions, encoding: str) -> RawCorpus:

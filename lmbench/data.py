@@ -69,18 +69,29 @@ class Dataset:
         }
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Tokenized:
-    """Lines after tokenization: their regular tokens hashed (codes into uniques), tokens per line, bytes."""
+    """Lines after tokenization, hashed block by block into one numbering of their distinct tokens.
 
-    codes: np.ndarray
+    Attributes:
+        blocks: int32 codes (indices into ``uniques``) of the tokens of each block of
+            :data:`BLOCK_LINES` lines, in order.
+        uniques: the distinct tokens, in order of first appearance (object array).
+        counts: occurrences of each distinct token (int64, aligned with ``uniques``).
+        lengths: tokens per line (n_lines,).
+        n_bytes: UTF-8 bytes of the normalized lines plus one per line end.
+    """
+
+    blocks: list
     uniques: np.ndarray
+    counts: np.ndarray
     lengths: np.ndarray
     n_bytes: int
 
 
-#: lines tokenized at a time: the tokens of a large split never exist as Python strings all at once.
-BLOCK_LINES = 100_000
+#: lines tokenized (and encoded) at a time: the tokens of a large split never exist as Python
+#: strings all at once, only as int32 codes.
+BLOCK_LINES = 10_000
 
 
 def fingerprint(ids: np.ndarray) -> str:
@@ -94,39 +105,27 @@ def utf8_bytes(normalized: list[str]) -> int:
 
 
 def _tokenize(lines: list[str], tokenizer: Tokenizer) -> _Tokenized:
-    """Normalize each line once; split, hash and measure the normalized lines."""
-    return _tokenize_normalized([tokenizer.normalize_line(line) for line in lines], tokenizer)
+    """Normalize, split and hash lines, :data:`BLOCK_LINES` at a time.
 
-
-def _tokenize_normalized(normalized: list[str], tokenizer: Tokenizer) -> _Tokenized:
-    """Split, hash and measure normalized lines, :data:`BLOCK_LINES` at a time (see :func:`_merge`)."""
-    blocks = [_tokenize_block(normalized[i:i + BLOCK_LINES], tokenizer)
-              for i in range(0, len(normalized), BLOCK_LINES)]
-    return _merge(blocks) if blocks else _tokenize_block([], tokenizer)
-
-
-def _tokenize_block(normalized: list[str], tokenizer: Tokenizer) -> _Tokenized:
-    tokens, lengths = tokenizer.split_normalized(normalized)
-    codes, uniques = factorize(tokens)
-    return _Tokenized(codes.astype(np.int32), np.asarray(uniques, dtype=object), lengths, utf8_bytes(normalized))
-
-
-def _merge(blocks: list[_Tokenized]) -> _Tokenized:
-    """Consecutive blocks as one: each block's codes renumbered into the distinct tokens of all blocks.
-
-    The distinct tokens stay in order of first appearance, so the result equals tokenizing all lines
-    at once; only the codes (int32, 4 bytes per token) of the whole split are held together.
+    Each block's tokens are hashed in C (:func:`lmbench.vocab.factorize`), its distinct tokens
+    numbered in one running table (a dict lookup per distinct token of the block), and the token
+    strings dropped; the result equals hashing all lines at once.
     """
-    if len(blocks) == 1:
-        return blocks[0]
-    renumber, uniques = factorize(np.concatenate([b.uniques for b in blocks]))
-    codes = np.empty(sum(b.codes.size for b in blocks), dtype=np.int32)
-    token, unique = 0, 0
-    for b in blocks:
-        codes[token:token + b.codes.size] = renumber[unique:unique + b.uniques.size][b.codes]
-        token, unique = token + b.codes.size, unique + b.uniques.size
-    return _Tokenized(codes, np.asarray(uniques, dtype=object), np.concatenate([b.lengths for b in blocks]),
-                      sum(b.n_bytes for b in blocks))
+    numbering: dict = {}
+    blocks, counts, lengths, n_bytes = [], np.zeros(0, np.int64), [], 0
+    for start in range(0, len(lines), BLOCK_LINES):
+        normalized = [tokenizer.normalize_line(line) for line in lines[start:start + BLOCK_LINES]]
+        tokens, block_lengths = tokenizer.split_normalized(normalized)
+        codes, uniques = factorize(tokens)
+        renumber = np.fromiter((numbering.setdefault(tok, len(numbering)) for tok in uniques), np.int32, len(uniques))
+        blocks.append(renumber[codes])  # (tokens of the block,) int32
+        counts = np.concatenate([counts, np.zeros(len(numbering) - counts.size, np.int64)])
+        counts += np.bincount(blocks[-1], minlength=len(numbering))
+        lengths.append(block_lengths)
+        n_bytes += utf8_bytes(normalized)
+    uniques = np.empty(len(numbering), dtype=object)
+    uniques[:] = list(numbering)
+    return _Tokenized(blocks, uniques, counts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64), n_bytes)
 
 
 def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:
@@ -150,8 +149,23 @@ def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> n
 
 
 def _encode(tokenized: _Tokenized, vocab: Vocabulary) -> tuple[np.ndarray, int]:
-    token_ids, n_oov = vocab.encode_factorized(tokenized.codes, tokenized.uniques)
-    return with_line_ends(token_ids, tokenized.lengths, vocab.eos_id), n_oov
+    """Ids with line ends, block by block into one int32 array (each block's codes let go once written).
+
+    Returns:
+        (ids (tokens + lines,) int32, tokens mapped to ``<unk>`` because the vocabulary lacks them).
+    """
+    lookup = vocab.lookup(tokenized.uniques)  # (U,), -1 for tokens the vocabulary lacks
+    unknown = lookup < 0
+    n_oov = int(tokenized.counts[unknown].sum())
+    lookup[unknown] = vocab.unk_id
+    out = np.empty(int(tokenized.lengths.sum()) + tokenized.lengths.size, dtype=np.int32)
+    position, blocks = 0, tokenized.blocks
+    tokenized.blocks = []
+    for first, codes in zip(range(0, tokenized.lengths.size, BLOCK_LINES), blocks):
+        ids = with_line_ends(lookup[codes], tokenized.lengths[first:first + BLOCK_LINES], vocab.eos_id)
+        out[position:position + ids.size] = ids
+        position += ids.size
+    return out, n_oov
 
 
 def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocabulary) -> tuple[np.ndarray, int]:
@@ -195,14 +209,12 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
     Returns:
         The Dataset every model of a run shares.
     """
-    normalized = {name: [tokenizer.normalize_line(line) for line in raw.splits[name]] for name in SPLITS}
-    tokenizer = fit_tokenizer(tokenizer, normalized["train"], normalized=True)
-    tokenized = {name: _tokenize_normalized(normalized[name], tokenizer) for name in SPLITS}
-    train = tokenized["train"]
-    vocab = Vocabulary.from_factorized(train.codes, train.uniques, tokenizer.eos, min_freq, max_vocab)
+    tokenizer = fit_tokenizer(tokenizer, raw.splits["train"])
+    train = _tokenize(raw.splits["train"], tokenizer)
+    vocab = Vocabulary.from_counts(train.counts, train.uniques, tokenizer.eos, min_freq, max_vocab)
     splits, stats = {}, {}
-    for name in SPLITS:
-        ids, n_oov = _encode(tokenized[name], vocab)
-        splits[name] = ids
-        stats[name] = split_stats(ids, tokenized[name], n_oov, vocab)
+    for name in SPLITS:   # one split's codes at a time; _encode lets them go as it writes the ids
+        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer)
+        splits[name], n_oov = _encode(tokenized, vocab)
+        stats[name] = split_stats(splits[name], tokenized, n_oov, vocab)
     return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source)

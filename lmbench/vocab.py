@@ -84,11 +84,16 @@ class Vocabulary:
     @classmethod
     def from_factorized(cls, codes, uniques, eos: str, min_freq: int = 1, max_vocab: int | None = None) -> "Vocabulary":
         """:meth:`build` from the output of :func:`factorize` (so train is hashed once, not twice)."""
+        return cls.from_counts(np.bincount(codes, minlength=len(uniques)), uniques, eos, min_freq, max_vocab)
+
+    @classmethod
+    def from_counts(cls, counts, uniques, eos: str, min_freq: int = 1, max_vocab: int | None = None) -> "Vocabulary":
+        """:meth:`build` from each distinct token's training count (``counts`` aligned with ``uniques``)."""
         if min_freq < 1:
             raise LmbenchError(f"--min-freq must be at least 1, got {min_freq}")
         if max_vocab is not None and max_vocab < 3:
             raise LmbenchError(f"--max-vocab must be at least 3 (<unk>, end of line, one token), got {max_vocab}")
-        counts = np.bincount(codes, minlength=len(uniques))
+        counts = np.asarray(counts, dtype=np.int64)
         words = np.asarray(uniques, dtype=object)
         regular = (counts >= min_freq) & (words != UNK)
         words, counts = words[regular], counts[regular]
@@ -108,9 +113,13 @@ class Vocabulary:
         """
         return self.encode_factorized(*factorize(tokens))
 
+    def lookup(self, uniques) -> np.ndarray:
+        """The id of each distinct token, -1 where the vocabulary lacks it (one dict lookup each), int32."""
+        return np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int32)
+
     def encode_factorized(self, codes, uniques) -> tuple[np.ndarray, int]:
         """:meth:`encode` from the output of :func:`factorize` (one dict lookup per distinct token)."""
-        lookup = np.array([self.stoi.get(tok, -1) for tok in uniques], dtype=np.int32)
+        lookup = self.lookup(uniques)
         ids = lookup[codes] if len(codes) else np.zeros(0, dtype=np.int32)
         oov = ids < 0
         ids[oov] = self.unk_id

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from lmbench.corpora import RawCorpus
 from lmbench.data import build_dataset, encode_lines
+from lmbench.errors import LmbenchError
 from lmbench.models.interpolated import KneserNey, WittenBell
 from lmbench.models.ngram import AddK
 from lmbench.models.ngram_counts import NGramCounts
@@ -203,3 +204,40 @@ def test_tokenizing_in_blocks_gives_the_dataset_of_tokenizing_at_once(lines, blo
     for split in whole.splits:
         assert blocked.splits[split].dtype == np.int32
         assert np.array_equal(blocked.splits[split], whole.splits[split])
+
+
+_PIECES = st.sampled_from(["a", "bb", " ", "\n", "\r\n", "\r", "é", "\ufeff", "\x00", "\u2028", "日本"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(_PIECES, max_size=30), block=st.integers(1, 12), bom=st.booleans(),
+       junk=st.sampled_from([b"", b"\xff", b"\xc3"]), encoding=st.sampled_from(["utf-8", "latin-1"]))
+def test_reading_lines_in_blocks_equals_decoding_the_whole_file(tmp_path, pieces, block, bom, junk, encoding):
+    """Lines, checksum and one-line errors of the block reader are those of decode() on the whole file."""
+    import hashlib
+
+    import lmbench.textio as textio
+
+    text = ("\ufeff" if bom else "") + "".join(pieces)
+    data = text.encode("utf-8") + junk
+    path = tmp_path / "f.txt"
+    path.write_bytes(data)
+
+    def whole():
+        return textio._split_lines(textio.decode(textio.read_text_bytes(path), encoding, path)), \
+            hashlib.sha256(data).hexdigest()
+
+    def blocks():
+        saved, textio.READ_BLOCK_BYTES = textio.READ_BLOCK_BYTES, block
+        try:
+            return textio.read_text_lines(path, encoding)
+        finally:
+            textio.READ_BLOCK_BYTES = saved
+
+    outcomes = []
+    for read in (whole, blocks):
+        try:
+            outcomes.append(read())
+        except LmbenchError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
