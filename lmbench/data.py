@@ -104,17 +104,20 @@ def utf8_bytes(normalized: list[str]) -> int:
     return len("\n".join(normalized).encode("utf-8", "surrogatepass")) + 1 if normalized else 0
 
 
-def _tokenize(lines: list[str], tokenizer: Tokenizer) -> _Tokenized:
+def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False) -> _Tokenized:
     """Normalize, split and hash lines, :data:`BLOCK_LINES` at a time.
 
     Each block's tokens are hashed in C (:func:`lmbench.vocab.factorize`), its distinct tokens
     numbered in one running table (a dict lookup per distinct token of the block), and the token
-    strings dropped; the result equals hashing all lines at once.
+    strings dropped; the result equals hashing all lines at once. With ``consume``, each block's
+    lines are replaced by None in ``lines`` once hashed, so the text goes as the codes come.
     """
     numbering: dict = {}
     blocks, counts, lengths, n_bytes = [], np.zeros(0, np.int64), [], 0
     for start in range(0, len(lines), BLOCK_LINES):
         normalized = [tokenizer.normalize_line(line) for line in lines[start:start + BLOCK_LINES]]
+        if consume:
+            lines[start:start + BLOCK_LINES] = [None] * len(normalized)
         tokens, block_lengths = tokenizer.split_normalized(normalized)
         codes, uniques = factorize(tokens)
         renumber = np.fromiter((numbering.setdefault(tok, len(numbering)) for tok in uniques), np.int32, len(uniques))
@@ -192,7 +195,8 @@ def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocab
                       n_unk=int((ids == vocab.unk_id).sum()), n_bytes=tokenized.n_bytes, sha256=fingerprint(ids))
 
 
-def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None) -> Dataset:
+def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None, *,
+                  consume: bool = False) -> Dataset:
     """Tokenize every split, build the vocabulary from train only, and encode (as :func:`encode_lines`).
 
     A BPE tokenizer not yet fitted learns its subwords from the normalized training lines first
@@ -205,16 +209,19 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
         tokenizer: how lines become tokens.
         min_freq: minimum training count to enter the vocabulary.
         max_vocab: cap on the vocabulary size (``<unk>`` and end of line included).
+        consume: let the text of ``raw`` go as it is tokenized (its lines become None), so a large
+            corpus never exists as text and codes at once; for a caller that is done with ``raw``.
 
     Returns:
         The Dataset every model of a run shares.
     """
+    consume = consume and len({id(lines) for lines in raw.splits.values()}) == len(raw.splits)  # no shared lists
     tokenizer = fit_tokenizer(tokenizer, raw.splits["train"])
-    train = _tokenize(raw.splits["train"], tokenizer)
+    train = _tokenize(raw.splits["train"], tokenizer, consume=consume)
     vocab = Vocabulary.from_counts(train.counts, train.uniques, tokenizer.eos, min_freq, max_vocab)
     splits, stats = {}, {}
     for name in SPLITS:   # one split's codes at a time; _encode lets them go as it writes the ids
-        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer)
+        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer, consume=consume)
         splits[name], n_oov = _encode(tokenized, vocab)
         stats[name] = split_stats(splits[name], tokenized, n_oov, vocab)
     return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source)

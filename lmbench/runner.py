@@ -225,7 +225,7 @@ def load_dataset(config: RunConfig) -> Dataset:
                            f"train/valid/test files; drop --split")
     tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize,
                           vocab_size=config.bpe_vocab_size)
-    return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab)
+    return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab, consume=True)
 
 
 def check_split_sizes(dataset: Dataset, specs: list[ModelSpec]) -> None:

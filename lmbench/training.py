@@ -72,7 +72,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
-from .distributed import World, current_world, from_main, summed
+from .distributed import World, current_world, from_main, release_collectives, summed
 from .errors import LmbenchError, unknown_name_error
 from .machine import cpu_model
 from .precision import PRECISIONS, training_autocast, training_matmuls
@@ -650,6 +650,9 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
             stopped_by = "early_stopping"
             break
     best.restore(net)
+    if world.distributed:
+        del model
+        release_collectives()
     return TrainingLog(rows, best.epoch, best.valid_ppl, stopped_by)
 
 

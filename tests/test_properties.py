@@ -200,10 +200,18 @@ def test_tokenizing_in_blocks_gives_the_dataset_of_tokenizing_at_once(lines, blo
         blocked = build_dataset(raw, Tokenizer(kind))
     finally:
         data.BLOCK_LINES = saved
-    assert blocked.vocab.itos == whole.vocab.itos and blocked.stats == whole.stats
-    for split in whole.splits:
-        assert blocked.splits[split].dtype == np.int32
-        assert np.array_equal(blocked.splits[split], whole.splits[split])
+    copy = RawCorpus("p", {name: list(split) for name, split in raw.splits.items()})
+    saved, data.BLOCK_LINES = data.BLOCK_LINES, block
+    try:
+        consumed = build_dataset(copy, Tokenizer(kind), consume=True)  # the text goes as it is tokenized
+    finally:
+        data.BLOCK_LINES = saved
+    assert all(line is None for split in copy.splits.values() for line in split)
+    for other in (blocked, consumed):
+        assert other.vocab.itos == whole.vocab.itos and other.stats == whole.stats
+        for split in whole.splits:
+            assert other.splits[split].dtype == np.int32
+            assert np.array_equal(other.splits[split], whole.splits[split])
 
 
 _PIECES = st.sampled_from(["a", "bb", " ", "\n", "\r\n", "\r", "é", "\ufeff", "\x00", "\u2028", "日本"])
