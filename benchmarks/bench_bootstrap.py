@@ -30,8 +30,8 @@ MODELS = [f"{order}-{kind}" for kind in ("kn", "wb") for order in ("unigram", "b
 
 def load_scores(corpus: str) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
     """Per-token test log-probabilities of every model of :data:`MODELS`, the test ids and the eos id."""
-    from lmbench.registry import resolve
-    from lmbench.runner import RunConfig, load_dataset
+    from lmbench.models.registry import resolve
+    from lmbench.runs.runner import RunConfig, load_dataset
 
     dataset = load_dataset(RunConfig(models=MODELS, corpus=corpus))
     train, valid, test = (dataset.splits[s] for s in ("train", "valid", "test"))
@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from lmbench.analysis.bootstrap import resample_counts
-    from lmbench.analysis.lines import line_offsets
+    from lmbench.scoring.lines import line_offsets
 
     print(f"fitting {len(MODELS)} models on {args.corpus} ...")
     scores, ids, eos_id = load_scores(args.corpus)

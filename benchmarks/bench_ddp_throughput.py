@@ -52,10 +52,10 @@ def synthetic_ids(args) -> np.ndarray:
 
 def worker(args) -> None:
     """One epoch of the word-level LSTM inside lmbench's process group; rank 0 prints its rate as JSON."""
-    from lmbench.distributed import process_group
-    from lmbench.models.neural import RecurrentLM
-    from lmbench.seeding import seed_everything
-    from lmbench.vocab import Vocabulary
+    from lmbench.models.neural.distributed import process_group
+    from lmbench.models.neural.recurrent import RecurrentLM
+    from lmbench.models.neural.seeding import seed_everything
+    from lmbench.data.vocab import Vocabulary
 
     vocab = Vocabulary(["<unk>", "</s>"] + [f"w{i}" for i in range(args.vocab - 2)])
     with process_group() as world:

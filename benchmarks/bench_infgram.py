@@ -9,7 +9,7 @@ The corpus is loaded once (as ``lmbench run`` does). For every model: ``fit`` (f
 the suffix-array index), ``eval test`` (scoring every test token), ``match stats`` (the ∞-gram's
 ``match_stats`` on test: mean matched context length and argmax accuracy), index size in bytes per
 training token, test perplexity and the count of zero-probability test tokens. The n-gram rows are built
-with ``lmbench.registry.resolve(NAME).build()``, exactly as a run builds them. Timings are the median of
+with ``lmbench.models.registry.resolve(NAME).build()``, exactly as a run builds them. Timings are the median of
 ``--repeat`` fits and evaluations in this one process (the machine is shared: compare rows of one run).
 
 A last line checks the ∞-gram against the n-gram code: with ``max_context=4`` the Witten-Bell ∞-gram
@@ -58,9 +58,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from lmbench.models.infgram import InfiniGram
-    from lmbench.registry import resolve
-    from lmbench.runner import RunConfig, load_dataset
+    from lmbench.models.ngram.infgram import InfiniGram
+    from lmbench.models.registry import resolve
+    from lmbench.runs.runner import RunConfig, load_dataset
 
     ds, load_s = timed(lambda: load_dataset(RunConfig(models=["bigram"], corpus=args.corpus)))
     rows = {

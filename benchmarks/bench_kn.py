@@ -45,10 +45,10 @@ UNK_RENAMED = "UNKWORD"
 
 def worker(corpus: str, model_name: str) -> dict:
     start = time.perf_counter()
-    from lmbench.corpora import load_corpus
-    from lmbench.data import build_dataset
-    from lmbench.registry import resolve
-    from lmbench.tokenize import Tokenizer
+    from lmbench.data.corpora import load_corpus
+    from lmbench.data.dataset import build_dataset
+    from lmbench.models.registry import resolve
+    from lmbench.data.tokenizers import Tokenizer
 
     imported = time.perf_counter()
     raw = load_corpus(corpus)
@@ -97,7 +97,7 @@ def timed(command: list[str], stdin_path: Path, stdout_path: Path | None = None)
 
 def kenlm_files(corpus: str, folder: Path) -> dict:
     """The corpus's split files with <unk> renamed to an ordinary word."""
-    from lmbench.corpora import NAMED_CORPORA, locate_named
+    from lmbench.data.corpora import NAMED_CORPORA, locate_named
 
     located = locate_named(NAMED_CORPORA[corpus])
     if located is None:

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmbench.models.neural import DeepRecurrentLM, RecurrentLM
-from lmbench.seeding import seed_everything
-from lmbench.training import select_device
-from lmbench.vocab import Vocabulary
+from lmbench.models.neural.recurrent import DeepRecurrentLM, RecurrentLM
+from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.neural.training import select_device
+from lmbench.data.vocab import Vocabulary
 
 
 def parse_args() -> argparse.Namespace:

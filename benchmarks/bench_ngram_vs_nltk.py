@@ -20,10 +20,10 @@ import math
 import statistics
 import time
 
-from lmbench.corpora import load_corpus
-from lmbench.data import build_dataset
-from lmbench.models.ngram import MLE, AddK
-from lmbench.tokenize import Tokenizer
+from lmbench.data.corpora import load_corpus
+from lmbench.data.dataset import build_dataset
+from lmbench.models.ngram.mle import MLE, AddK
+from lmbench.data.tokenizers import Tokenizer
 
 
 def timed(fn, repeats: int):

@@ -16,10 +16,10 @@ import argparse
 
 import numpy as np
 
-from lmbench.models.neural import RecurrentLM
-from lmbench.models.transformer import TransformerLM
-from lmbench.runner import RunConfig, load_dataset
-from lmbench.seeding import seed_everything
+from lmbench.models.neural.recurrent import RecurrentLM
+from lmbench.models.neural.transformer import TransformerLM
+from lmbench.runs.runner import RunConfig, load_dataset
+from lmbench.models.neural.seeding import seed_everything
 
 
 def networks(device: str) -> dict:

@@ -1,6 +1,6 @@
 """Training throughput of lmbench's Transformer against a bare PyTorch loop with the same shapes.
 
-Both train the same network (:class:`lmbench.models.transformer.TransformerNet`: pre-LN blocks, tied
+Both train the same network (:class:`lmbench.models.neural.transformer.TransformerNet`: pre-LN blocks, tied
 embeddings) on the same synthetic token ids, with the same vocabulary, sizes, batches
 (``batch_size`` random windows of ``context`` tokens), optimizer (AdamW, weight decay on matrices
 only, lr warm-up then cosine decay stepped per batch) and gradient clipping. The bare loop is what
@@ -33,10 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from lmbench.models.transformer import TransformerArchitecture, TransformerLM, TransformerNet
-from lmbench.seeding import seed_everything
-from lmbench.training import cosine_multiplier, parameter_groups, select_device
-from lmbench.vocab import Vocabulary
+from lmbench.models.neural.transformer import TransformerArchitecture, TransformerLM, TransformerNet
+from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.neural.training import cosine_multiplier, parameter_groups, select_device
+from lmbench.data.vocab import Vocabulary
 
 
 def parse_args() -> argparse.Namespace:

@@ -34,8 +34,8 @@ def load_run(path):
 
 
 def compare(*paths, allow_different_data=False, bootstrap=1000, seed=0):
-    """Merge runs over identical data and compare their models; see :func:`lmbench.analysis.runs.compare_runs`."""
-    from .analysis.runs import compare_runs
+    """Merge runs over identical data and compare their models; see :func:`lmbench.runs.compare.compare_runs`."""
+    from .runs.compare import compare_runs
 
     return compare_runs(list(paths), allow_different_data=allow_different_data, n_resamples=bootstrap, seed=seed)
 

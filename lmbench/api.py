@@ -28,15 +28,15 @@ def run(models, corpus: str = "timemachine", *, params: dict | None = None, quie
         corpus: a corpus name, ``nltk:...``, a text file or a train/valid/test directory.
         params: per-model parameter overrides, ``{"trigram-addk": {"k": 0.01}}``.
         quiet: print nothing (by default progress lines and the table are printed).
-        **options: any :class:`lmbench.runner.RunConfig` field (out, tokenizer, seed, seeds,
+        **options: any :class:`lmbench.runs.runner.RunConfig` field (out, tokenizer, seed, seeds,
             bootstrap, save_models, ...) and epochs, time_budget, device, precision for neural
             models (memory for n-gram tables).
 
     Returns:
-        :class:`lmbench.saved_run.RunResult` of the run directory; None on the ranks other than 0 of
+        :class:`lmbench.runs.result.RunResult` of the run directory; None on the ranks other than 0 of
         a script launched with torchrun (they help train the neural models; rank 0 writes the run).
     """
-    from .runner import RunConfig, run_benchmark
+    from .runs.runner import RunConfig, run_benchmark
 
     if isinstance(models, str):
         models = [m.strip() for m in models.split(",") if m.strip()]
@@ -63,8 +63,8 @@ def sweep(models, corpus: str = "timemachine", *, fractions=(0.01, 0.03, 0.1, 0.
 
 
 def load_run(path):
-    """Open a directory written by ``lmbench run`` (see :class:`lmbench.saved_run.RunResult`)."""
-    from .saved_run import load_run as _load
+    """Open a directory written by ``lmbench run`` (see :class:`lmbench.runs.result.RunResult`)."""
+    from .runs.result import load_run as _load
 
     return _load(path)
 
@@ -74,7 +74,7 @@ def zipf(source, **options):
 
     Keyword options: tokenizer, normalize, max_n, min_count, top, encoding (as ``lmbench zipf``).
     """
-    from .zipf_law import zipf_tables
+    from .analysis.zipf import zipf_tables
 
     if not isinstance(source, str) or not source:
         raise LmbenchError("zipf needs a corpus name, a file path or a non-empty text")

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .distributed import RankError, launched_rank
+from .models.neural.distributed import RankError, launched_rank
 from .errors import LmbenchError
 
 
@@ -195,7 +195,7 @@ def _number_list(value, name):
 
 
 def _run(suite, assignments, models, shared, options) -> int:
-    from .runner import run_benchmark
+    from .runs.runner import run_benchmark
 
     config = build_run_config(suite, assignments, models, options, shared)
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -232,8 +232,8 @@ def build_run_config(suite, assignments, models, options, shared):
 
     ``shared`` options (epochs, time_budget, device) go to every model that accepts them.
     """
-    from .runner import RunConfig
-    from .suite import load_suite, merge_params, parse_assignments, run_field_names
+    from .runs.runner import RunConfig
+    from .runs.suite import load_suite, merge_params, parse_assignments, run_field_names
 
     values, params = {}, {}
     if suite:
@@ -261,9 +261,9 @@ def build_run_config(suite, assignments, models, options, shared):
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
 def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
     """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
-    from .corpora import load_corpus
-    from .tokenize import Tokenizer
-    from .zipf_law import format_fits, whole_text, write_zipf
+    from .data.corpora import load_corpus
+    from .data.tokenizers import Tokenizer
+    from .analysis.zipf import format_fits, whole_text, write_zipf
 
     raw = load_corpus(corpus, fractions=None, encoding=encoding)
     dataset = whole_text(raw, Tokenizer(tokenizer or raw.tokenizer, normalize or raw.normalize))
@@ -290,7 +290,7 @@ def _run_model_options(fn):
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, seed):
     """Continue a prefix with a saved model of a run (n-gram or neural)."""
-    from .generate import generate_text
+    from .runs.generate import generate_text
 
     click.echo(generate_text(run_dir, model_name, prefix, length, temperature=temperature, top_k=top_k,
                              greedy=greedy, seed=seed))
@@ -309,9 +309,9 @@ def score(run_dir, model_name, file, per_token, encoding):
     The text is tokenized with the run's tokenizer; n-gram models restart at every line, neural
     models read the text as one stream, as in `lmbench run`.
     """
-    from .saved_run import RunResult
-    from .textio import decode, read_text_bytes
-    from .textscore import read_stdin_bytes
+    from .runs.result import RunResult
+    from .files import decode, read_text_bytes
+    from .scoring.text import read_stdin_bytes
 
     model = RunResult(run_dir).model(model_name)
     data = read_stdin_bytes() if file == "-" else read_text_bytes(file)
@@ -335,8 +335,8 @@ def score(run_dir, model_name, file, per_token, encoding):
                      help="Also write the merged perplexity.csv and compare.csv into this new directory.")
 def compare(run_dirs, allow_different_data, bootstrap, seed, out):
     """One table of several runs; models of runs over identical data are compared with the bootstrap."""
-    from .analysis.runs import compare_runs
-    from .results import format_table
+    from .runs.compare import compare_runs
+    from .runs.table import format_table
 
     merged = compare_runs(list(run_dirs), allow_different_data=allow_different_data, n_resamples=bootstrap, seed=seed)
     for group, part in merged.table.groupby("group", sort=True):
@@ -357,8 +357,8 @@ def _format_pairs(pairs) -> str:
 
 
 def _write_compare(out: Path, merged) -> None:
-    from .rundir import OutputDir
-    from .textio import atomic_write_text
+    from .runs.rundir import OutputDir
+    from .files import atomic_write_text
 
     folder = OutputDir(out)
     path = folder.claim()
@@ -380,8 +380,8 @@ def export(run_dir, model_name, output):
     (no backoff form) and stupid backoff (not normalized) are refused. OUTPUT ending in .gz is
     gzip-compressed. Load it back, or any KenLM/SRILM ARPA file, with --models arpa:OUTPUT.
     """
-    from .arpa import write_arpa
-    from .saved_run import RunResult
+    from .models.ngram.arpa import write_arpa
+    from .runs.result import RunResult
 
     model = RunResult(run_dir).model(model_name)
     write_arpa(model, output)
@@ -393,7 +393,7 @@ def corpora_command():
     """List the named corpora, where each is found, and the token counts a run reports."""
     import pandas as pd
 
-    from .corpora import describe_corpora, describe_nltk_corpora
+    from .data.corpora import describe_corpora, describe_nltk_corpora
 
     click.echo(pd.DataFrame(describe_corpora()).to_string(index=False))
     click.echo("")
@@ -410,7 +410,7 @@ cli.add_command(corpora_command, "list")
 @cli.command()
 def models():
     """List the model registry."""
-    from .registry import format_models
+    from .models.registry import format_models
 
     click.echo(format_models())
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmbench.corpora import RawCorpus
-from lmbench.data import build_dataset
-from lmbench.tokenize import Tokenizer
+from lmbench.data.corpora import RawCorpus
+from lmbench.data.dataset import build_dataset
+from lmbench.data.tokenizers import Tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 import lmbench
-from lmbench.analysis.scores import TokenScores
+from lmbench.scoring.tokens import TokenScores
 from lmbench.cli import cli
-from lmbench.runner import RunConfig, run_benchmark
+from lmbench.runs.runner import RunConfig, run_benchmark
 
-from .conftest import random_lines
+from tests.conftest import random_lines
 
 QUIET = dict(echo=lambda *a, **k: None)
 TINY_NEURAL = {"hidden_size": 8, "num_steps": 8, "batch_size": 4, "progress": False, "epochs": 1, "device": "cpu"}

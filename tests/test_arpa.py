@@ -18,18 +18,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbench.arpa import ArpaModel, escape_token, read_arpa, unescape_token, write_arpa
+from lmbench.models.ngram.arpa import ArpaModel, escape_token, read_arpa, unescape_token, write_arpa
 from lmbench.errors import LmbenchError
-from lmbench.models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
-from lmbench.models.jelinek_mercer import JelinekMercer
-from lmbench.models.katz import Katz
-from lmbench.models.ngram import MLE, AddK
+from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
+from lmbench.models.ngram.jelinek_mercer import JelinekMercer
+from lmbench.models.ngram.katz import Katz
+from lmbench.models.ngram.mle import MLE, AddK
 from lmbench.models.base import LanguageModel
-from lmbench.models.stupid_backoff import StupidBackoff
-from lmbench.registry import load_model, lookup, resolve
-from lmbench.runner import RunConfig, run_benchmark
+from lmbench.models.ngram.stupid_backoff import StupidBackoff
+from lmbench.models.registry import load_model, lookup, resolve
+from lmbench.runs.runner import RunConfig, run_benchmark
 
-from .conftest import make_dataset, random_lines
+from tests.conftest import make_dataset, random_lines
 
 TOLERANCE = 1e-6
 METHODS = [(KneserNey, {}), (KneserNey, {"modified": False}), (WittenBell, {}), (AbsoluteDiscount, {}),

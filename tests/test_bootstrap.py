@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lmbench.analysis import bootstrap as bs
 from lmbench.analysis.bootstrap import (bootstrap_perplexity, bootstrap_scores, line_nll, percentile_interval,
                                         resample_counts)
-from lmbench.analysis.lines import InvalidScoresError, line_offsets, line_sums
+from lmbench.scoring.lines import InvalidScoresError, line_offsets, line_sums
 from lmbench.errors import LmbenchError
 from lmbench.models.base import eval_result
 

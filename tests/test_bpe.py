@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmbench.corpora import RawCorpus, load_corpus
-from lmbench.data import build_dataset, encode_lines, fingerprint
+from lmbench.data.corpora import RawCorpus, load_corpus
+from lmbench.data.dataset import build_dataset, encode_lines, fingerprint
 from lmbench.errors import LmbenchError
-from lmbench.tokenize import DEFAULT_BPE_VOCAB_SIZE, SPACE, Tokenizer, fit_tokenizer
+from lmbench.data.tokenizers import DEFAULT_BPE_VOCAB_SIZE, SPACE, Tokenizer, fit_tokenizer
 
-from .conftest import random_lines, require_corpus
+from tests.conftest import random_lines, require_corpus
 
 pytest.importorskip("tokenizers")
 
@@ -106,7 +106,7 @@ def test_training_is_deterministic_in_one_process_and_across_processes():
     first, second = bpe(lines, 150), bpe(lines, 150)
     assert first.model_json == second.model_json
     script = ("import sys, json;"
-              "from lmbench.tokenize import Tokenizer, fit_tokenizer;"
+              "from lmbench.data.tokenizers import Tokenizer, fit_tokenizer;"
               "lines = json.loads(sys.stdin.read());"
               "print(fit_tokenizer(Tokenizer('bpe', vocab_size=150), lines).model_json)")
     done = subprocess.run([sys.executable, "-c", script], input=json.dumps(lines), capture_output=True, text=True,
@@ -271,8 +271,8 @@ def test_bad_bpe_options_and_damaged_models_are_one_line_errors(make, message):
 
 def test_word_and_char_runs_never_import_tokenizers():
     script = ("import sys\n"
-              "from lmbench.corpora import RawCorpus\nfrom lmbench.data import build_dataset\n"
-              "from lmbench.tokenize import Tokenizer\n"
+              "from lmbench.data.corpora import RawCorpus\nfrom lmbench.data.dataset import build_dataset\n"
+              "from lmbench.data.tokenizers import Tokenizer\n"
               "raw = RawCorpus('t', {'train': ['a b'], 'valid': ['a'], 'test': ['b']})\n"
               "for kind in ('word', 'char'):\n    build_dataset(raw, Tokenizer(kind)).summary()\n"
               "print('tokenizers' in sys.modules)")
@@ -284,15 +284,15 @@ def test_word_and_char_runs_never_import_tokenizers():
 
 
 def _run_config_has_bpe_vocab_size() -> bool:
-    from lmbench.runner import RunConfig
+    from lmbench.runs.runner import RunConfig
 
     return "bpe_vocab_size" in {f.name for f in fields(RunConfig)}
 
 
 @pytest.mark.skipif(not _run_config_has_bpe_vocab_size(), reason="RunConfig has no bpe_vocab_size yet")
 def test_a_bpe_run_scores_subwords_and_its_saved_tokenizer_reads_new_text_the_same_way(tmp_path):
-    from lmbench.runner import RunConfig, run_benchmark
-    from lmbench.saved_run import RunResult
+    from lmbench.runs.runner import RunConfig, run_benchmark
+    from lmbench.runs.result import RunResult
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(random_lines(np.random.default_rng(5), 300)) + "\n")

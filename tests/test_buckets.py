@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lmbench.analysis.buckets import BUCKET_LABELS, bucket_index, bucket_table, train_counts
-from lmbench.analysis.lines import InvalidScoresError
+from lmbench.scoring.lines import InvalidScoresError
 
 UNK, EOS = 0, 1
 # one id per boundary count: id 2 occurs once in train, id 3 twice, ..., id 11 10,001 times

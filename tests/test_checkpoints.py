@@ -16,12 +16,12 @@ import pytest
 
 from lmbench.errors import LmbenchError
 from lmbench.models.base import FORMAT, HEADER_MEMBER, TORCH_FORMAT
-from lmbench.models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
-from lmbench.models.jelinek_mercer import JelinekMercer
-from lmbench.models.katz import Katz
-from lmbench.models.ngram import MLE, AddK
-from lmbench.models.stupid_backoff import StupidBackoff
-from lmbench.registry import load_model, resolve
+from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
+from lmbench.models.ngram.jelinek_mercer import JelinekMercer
+from lmbench.models.ngram.katz import Katz
+from lmbench.models.ngram.mle import MLE, AddK
+from lmbench.models.ngram.stupid_backoff import StupidBackoff
+from lmbench.models.registry import load_model, resolve
 
 #: one model of every n-gram family, parameters chosen so that every kind of fitted state is saved
 #: (tuned k, estimated and given discounts with tuples, EM lambdas, Katz ratios).
@@ -110,10 +110,10 @@ def test_ngram_save_and_load_never_import_torch(tmp_path, tiny_dataset):
     script = textwrap.dedent(f"""
         import json, sys, warnings
         import numpy as np
-        from lmbench.corpora import RawCorpus
-        from lmbench.data import build_dataset
-        from lmbench.registry import load_model, resolve
-        from lmbench.tokenize import Tokenizer
+        from lmbench.data.corpora import RawCorpus
+        from lmbench.data.dataset import build_dataset
+        from lmbench.models.registry import load_model, resolve
+        from lmbench.data.tokenizers import Tokenizer
         warnings.simplefilter("ignore")
         lines = json.load(open({str(tmp_path / 'lines.json')!r}))
         ds = build_dataset(RawCorpus("t", {{"train": lines[:160], "valid": lines[160:180], "test": lines[180:]}}),
@@ -155,7 +155,7 @@ def test_checkpoints_of_the_previous_torch_format_still_load(tmp_path, tiny_data
     state = model.state_dict()
     numpy_keys = [k for k, v in state.items() if isinstance(v, np.ndarray)]
     state = {k: torch.from_numpy(np.ascontiguousarray(v)) if k in numpy_keys else v for k, v in state.items()}
-    torch.save({"format": TORCH_FORMAT, "class": "lmbench.models.interpolated.KneserNey",
+    torch.save({"format": TORCH_FORMAT, "class": "lmbench.models.ngram.interpolated.KneserNey",
                 "params": model.get_params(), "vocab": model.vocab_.to_list(), "state": state,
                 "numpy_keys": numpy_keys}, tmp_path / "old.pt")
     loaded = load_model(tmp_path / "old.pt")

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from lmbench import registry
+from lmbench.models import registry
 from lmbench.cli import cli
 from lmbench.errors import LmbenchError
-from lmbench.models.ngram import AddK
-from lmbench.registry import Family
+from lmbench.models.ngram.mle import AddK
+from lmbench.models.registry import Family
 
-from .conftest import random_lines
+from tests.conftest import random_lines
 
 
 @pytest.fixture

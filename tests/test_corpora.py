@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmbench import corpora
-from lmbench.corpora import NAMED_CORPORA, find_split_files, load_corpus, split_lines
-from lmbench.data import build_dataset, fingerprint
+from lmbench.data import corpora
+from lmbench.data.corpora import NAMED_CORPORA, find_split_files, load_corpus, split_lines
+from lmbench.data.dataset import build_dataset, fingerprint
 from lmbench.errors import LmbenchError
-from lmbench.tokenize import Tokenizer
-from lmbench.vocab import Vocabulary
+from lmbench.data.tokenizers import Tokenizer
+from lmbench.data.vocab import Vocabulary
 
-from .conftest import corpus_dir, make_dataset, require_corpus
+from tests.conftest import corpus_dir, make_dataset, require_corpus
 
 # ---------------------------------------------------------------- splitting
 
@@ -276,11 +276,11 @@ def test_embedded_timemachine_is_package_data_with_the_published_checksum():
     import fnmatch
     import importlib.resources
 
-    shipped = importlib.resources.files("lmbench").joinpath("corpus_data", "timemachine.txt").read_bytes()
+    shipped = importlib.resources.files("lmbench.data").joinpath("corpus_data", "timemachine.txt").read_bytes()
     assert hashlib.sha256(shipped).hexdigest() == NAMED_CORPORA["timemachine"].files[0].sha256
     setup = configparser.ConfigParser()
-    setup.read(Path(corpora.__file__).parents[1] / "setup.cfg")
-    patterns = setup["options.package_data"]["lmbench"].split()
+    setup.read(Path(corpora.__file__).parents[2] / "setup.cfg")
+    patterns = setup["options.package_data"]["lmbench.data"].split()
     assert any(fnmatch.fnmatch("corpus_data/timemachine.txt", p) for p in patterns)  # installed wheels ship it
 
 

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 import torch
 
-from lmbench.distributed import RankError, World, from_main, launched_world, summed
+from lmbench.models.neural.distributed import RankError, World, from_main, launched_world, summed
 from lmbench.errors import LmbenchError
-from lmbench.training import TrainConfig, check_divides, count_batches, random_batches, sequential_batches
+from lmbench.models.neural.training import TrainConfig, check_divides, count_batches, random_batches, sequential_batches
 
-from .conftest import random_lines
+from tests.conftest import random_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed" / "fit_worker.py"
@@ -226,7 +226,7 @@ def test_bad_input_under_torchrun_is_one_line_from_rank_0_and_nothing_is_touched
 
 
 def test_a_rank_that_built_other_data_than_rank_0_stops_with_its_own_error(tmp_path):
-    from lmbench.runner import RunConfig, data_fingerprints, follow_run, load_dataset
+    from lmbench.runs.runner import RunConfig, data_fingerprints, follow_run, load_dataset
 
     config = RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "never"))
     expected = data_fingerprints(load_dataset(config))
@@ -256,8 +256,8 @@ def test_a_stray_world_size_without_torchrun_is_one_line_and_writes_nothing(tmp_
 
 def test_rank_0_ends_the_launch_when_a_collective_fit_crashes(tmp_path, monkeypatch):
     """Recording the failure and going on, as one process does, would leave the other ranks waiting inside that fit."""
-    from lmbench.models.neural import RecurrentLM
-    from lmbench.runner import Run, RunConfig
+    from lmbench.models.neural.recurrent import RecurrentLM
+    from lmbench.runs.runner import Run, RunConfig
 
     def crash(self, *args, **kwargs):
         raise RuntimeError("CUDA out of memory")

@@ -1,4 +1,4 @@
-"""N-gram fitting in bounded memory (lmbench.models.ondisk): the on-disk path against the in-memory one.
+"""N-gram fitting in bounded memory (lmbench.models.ngram.ondisk): the on-disk path against the in-memory one.
 
 Tiny budgets force many sorted runs, several merge windows and many scoring slices on small corpora;
 every table and every per-token score must be bit-for-bit the in-memory path's.
@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmbench.errors import LmbenchError
-from lmbench.models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
-from lmbench.models.ngram_counts import NGramCounts, line_chunks
-from lmbench.models.ondisk import Budget, OnDiskCounts, Progress, parse_memory
-from lmbench.models.ondisk.arrays import SAMPLE_EVERY, ArrayFile, write_array
-from lmbench.models.ondisk.budget import BYTES_PER_CHUNK_TOKEN
-from lmbench.models.ondisk.runs import SortedRuns
-from lmbench.registry import load_model
+from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
+from lmbench.models.ngram.counts import NGramCounts, line_chunks
+from lmbench.models.ngram.ondisk import Budget, OnDiskCounts, Progress, parse_memory
+from lmbench.models.ngram.ondisk.arrays import SAMPLE_EVERY, ArrayFile, write_array
+from lmbench.models.ngram.ondisk.budget import BYTES_PER_CHUNK_TOKEN
+from lmbench.models.ngram.ondisk.runs import SortedRuns
+from lmbench.models.registry import load_model
 
-from .conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import make_dataset, random_lines, require_corpus
 
 #: a budget of 2,500 tokens per chunk and ~2,900 entries per window: several runs and windows on the corpus below.
 TINY = 280_000
@@ -156,9 +156,9 @@ def test_on_disk_tables_go_under_the_scratch_dir_when_one_is_given(corpus, tmp_p
 
 def test_ptb_on_disk_kneser_ney_equals_in_memory_and_kenlm():
     """PTB 5-gram KN spilled in 4 sorted runs: the in-memory scores exactly, KenLM's 141.19 test perplexity."""
-    from lmbench.corpora import load_corpus
-    from lmbench.data import build_dataset
-    from lmbench.tokenize import Tokenizer
+    from lmbench.data.corpora import load_corpus
+    from lmbench.data.dataset import build_dataset
+    from lmbench.data.tokenizers import Tokenizer
 
     require_corpus("ptb")
     ds = build_dataset(load_corpus("ptb"), Tokenizer("word"))

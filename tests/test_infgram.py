@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from lmbench.errors import LmbenchError
 from lmbench.models.base import FORMAT, HEADER_MEMBER
-from lmbench.models.infgram import InfiniGram, adjacent_lcp, suffix_array
-from lmbench.models.interpolated import WittenBell
-from lmbench.registry import load_model
-from lmbench.vocab import Vocabulary
+from lmbench.models.ngram.infgram import InfiniGram, adjacent_lcp, suffix_array
+from lmbench.models.ngram.interpolated import WittenBell
+from lmbench.models.registry import load_model
+from lmbench.data.vocab import Vocabulary
 
 EOS, UNK = 1, 0
 
@@ -332,9 +332,9 @@ def test_a_run_records_match_lengths_and_accuracy_per_split(tmp_path):
     import json
     import warnings
 
-    from lmbench.runner import RunConfig, run_benchmark
+    from lmbench.runs.runner import RunConfig, run_benchmark
 
-    from .conftest import random_lines
+    from tests.conftest import random_lines
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(random_lines(np.random.default_rng(4), 300)) + "\n")

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from lmbench.corpora import load_corpus
+from lmbench.data.corpora import load_corpus
 from lmbench.errors import LmbenchError
-from lmbench.textio import atomic_write_bytes, atomic_write_json, atomic_write_text, expand_path, read_text_bytes
+from lmbench.files import atomic_write_bytes, atomic_write_json, atomic_write_text, expand_path, read_text_bytes
 
 NO_USER = "~lmbench_no_such_user_x9"
 

@@ -13,10 +13,10 @@ import lmbench
 from lmbench.analysis.sweep import _crossing, crossovers
 from lmbench.errors import LmbenchError
 from lmbench.models.mixture import MixtureLM, em_weights
-from lmbench.registry import resolve
-from lmbench.runner import RunConfig, run_benchmark
+from lmbench.models.registry import resolve
+from lmbench.runs.runner import RunConfig, run_benchmark
 
-from .conftest import make_dataset, random_lines
+from tests.conftest import make_dataset, random_lines
 
 QUIET = dict(echo=lambda *a, **k: None)
 

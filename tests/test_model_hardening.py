@@ -12,7 +12,7 @@ from lmbench.cli import cli
 from lmbench.errors import LmbenchError
 from lmbench.models.base import EvalResult, eval_result, exp_or_inf, sample_token
 
-from .conftest import random_lines
+from tests.conftest import random_lines
 
 
 def test_top_k_one_draws_the_single_best_token_even_with_ties():

@@ -21,13 +21,13 @@ import torch
 
 from lmbench.errors import LmbenchError
 from lmbench.models.base import LanguageModel
-from lmbench.models.neural import CELLS, Architecture, DeepRecurrentLM, RecurrentLM, stream_logprobs
+from lmbench.models.neural.recurrent import CELLS, Architecture, DeepRecurrentLM, RecurrentLM, stream_logprobs
 from lmbench.models.presets import NEURAL_PRESETS, resolve_class
-from lmbench.registry import load_model, resolve
-from lmbench.runner import RunConfig, run_benchmark
-from lmbench.seeding import deterministic_kernels, seed_everything
-from lmbench.training import TrainConfig, select_device
-from lmbench.vocab import Vocabulary
+from lmbench.models.registry import load_model, resolve
+from lmbench.runs.runner import RunConfig, run_benchmark
+from lmbench.models.neural.seeding import deterministic_kernels, seed_everything
+from lmbench.models.neural.training import TrainConfig, select_device
+from lmbench.data.vocab import Vocabulary
 
 TEXT = ("the time traveller for so it will be convenient to speak of him\n"
         "was expounding a recondite matter to us his grey eyes shone and twinkled\n"
@@ -139,7 +139,7 @@ def test_tied_output_layer_uses_the_embedding(data):
 # ---------------------------------------------------------------- every registry name trains
 
 
-RECURRENT_PRESETS = sorted(n for n, (path, _, _) in NEURAL_PRESETS.items() if path.startswith("lmbench.models.neural:"))
+RECURRENT_PRESETS = sorted(n for n, (path, _, _) in NEURAL_PRESETS.items() if path.startswith("lmbench.models.neural.recurrent:"))
 
 
 @pytest.mark.parametrize("name", RECURRENT_PRESETS)
@@ -341,7 +341,7 @@ def test_presets_module_imports_neither_torch_nor_the_networks():
 
 def test_every_preset_names_a_model_class_and_valid_parameters():
     for name, (path, params, description) in NEURAL_PRESETS.items():
-        assert re.fullmatch(r"lmbench\.models\.(neural:(Deep)?RecurrentLM|transformer:TransformerLM)", path), name
+        assert re.fullmatch(r"lmbench\.models\.neural\.(recurrent:(Deep)?RecurrentLM|transformer:TransformerLM)", path), name
         cls = resolve_class(path)
         assert resolve(name).cls is cls
         cls(**params).check_params()
@@ -349,7 +349,7 @@ def test_every_preset_names_a_model_class_and_valid_parameters():
 
 
 def test_a_bad_class_path_is_a_one_line_error():
-    for path, message in [("lmbench.models.neural", "must look like"), ("lmbench.models.neural:Nope", "cannot load"),
+    for path, message in [("lmbench.models.neural.recurrent", "must look like"), ("lmbench.models.neural.recurrent:Nope", "cannot load"),
                           ("lmbench.nope:X", "cannot load")]:
         with pytest.raises(LmbenchError, match=message):
             resolve_class(path)
@@ -461,7 +461,7 @@ def test_seed_everything_accepts_the_whole_range_and_repeats():
 
 def test_seeding_imports_no_torch_but_seeds_it_once_imported():
     """An n-gram-only run seeds without loading torch; a run with a neural model has torch seeded."""
-    code = ("import sys\nfrom lmbench.seeding import seed_everything\nseed_everything(5)\n"
+    code = ("import sys\nfrom lmbench.models.neural.seeding import seed_everything\nseed_everything(5)\n"
             "print('torch' in sys.modules)\nimport torch\nseed_everything(5)\nprint(torch.rand(()).item())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     torch.manual_seed(5)

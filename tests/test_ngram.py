@@ -9,15 +9,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lmbench.corpora import load_corpus
-from lmbench.data import build_dataset
+from lmbench.data.corpora import load_corpus
+from lmbench.data.dataset import build_dataset
 from lmbench.errors import LmbenchError
-from lmbench.models.ngram import MAX_ORDER, MLE, AddK
-from lmbench.models.ngram_counts import NGramCounts, pad_lines
-from lmbench.registry import load_model, resolve
-from lmbench.tokenize import Tokenizer
+from lmbench.models.ngram.mle import MAX_ORDER, MLE, AddK
+from lmbench.models.ngram.counts import NGramCounts, pad_lines
+from lmbench.models.registry import load_model, resolve
+from lmbench.data.tokenizers import Tokenizer
 
-from .conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import make_dataset, random_lines, require_corpus
 
 # ---------------------------------------------------------------- hand-worked examples
 #

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbench.plots import (
+from lmbench.report.plots import (
     buckets_figure, buckets_plot, curves_figure, curves_plot, log_ticks, perplexity_figure, perplexity_plot,
     sweep_figure, token_count,
 )
@@ -46,7 +46,7 @@ def curve(epochs: int, start: float, end: float) -> pd.DataFrame:
 
 
 def test_importing_plots_loads_neither_matplotlib_nor_pandas():
-    loaded = run_python("import sys, lmbench.plots; "
+    loaded = run_python("import sys, lmbench.report.plots; "
                         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'pandas')))")
     assert loaded == "[]"
 
@@ -56,7 +56,7 @@ def test_drawing_leaves_the_callers_backend_set_and_pyplot_unloaded(tmp_path):
 import sys, matplotlib
 matplotlib.use("svg")
 import pandas as pd
-from lmbench.plots import curves_plot, perplexity_plot
+from lmbench.report.plots import curves_plot, perplexity_plot
 curves_plot({"m": pd.DataFrame({"epoch": [1], "train_ppl": [5.0], "valid_ppl": [6.0]})}, sys.argv[1] + "/c.png")
 perplexity_plot(pd.DataFrame({"model": ["m"], "split": ["test"], "perplexity": [6.0], "comparable": [True]}),
                 sys.argv[1] + "/p.png")

@@ -14,14 +14,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmbench.corpora import RawCorpus
-from lmbench.data import build_dataset, encode_lines
+from lmbench.data.corpora import RawCorpus
+from lmbench.data.dataset import build_dataset, encode_lines
 from lmbench.errors import LmbenchError
-from lmbench.models.interpolated import KneserNey, WittenBell
-from lmbench.models.ngram import AddK
-from lmbench.models.ngram_counts import NGramCounts
-from lmbench.tokenize import NORMALIZATIONS, Tokenizer
-from lmbench.vocab import UNK, Vocabulary
+from lmbench.models.ngram.interpolated import KneserNey, WittenBell
+from lmbench.models.ngram.mle import AddK
+from lmbench.models.ngram.counts import NGramCounts
+from lmbench.data.tokenizers import NORMALIZATIONS, Tokenizer
+from lmbench.data.vocab import UNK, Vocabulary
 
 
 def fixed(max_examples: int):
@@ -191,7 +191,7 @@ _WORDS = st.sampled_from(["a", "b", "cc", "Dd", "</s>", "<unk>", "é", "x y"])
 @given(lines=st.lists(st.lists(_WORDS, max_size=6).map(" ".join), min_size=1, max_size=40),
        block=st.integers(1, 9), kind=st.sampled_from(["word", "char"]))
 def test_tokenizing_in_blocks_gives_the_dataset_of_tokenizing_at_once(lines, block, kind):
-    import lmbench.data as data
+    import lmbench.data.dataset as data
 
     raw = RawCorpus("p", {"train": lines, "valid": lines[::2], "test": lines[1::2] or lines})
     whole = build_dataset(raw, Tokenizer(kind))
@@ -224,7 +224,7 @@ def test_reading_lines_in_blocks_equals_decoding_the_whole_file(tmp_path, pieces
     """Lines, checksum and one-line errors of the block reader are those of decode() on the whole file."""
     import hashlib
 
-    import lmbench.textio as textio
+    import lmbench.files as textio
 
     text = ("\ufeff" if bom else "") + "".join(pieces)
     data = text.encode("utf-8") + junk

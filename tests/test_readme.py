@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from lmbench.registry import lookup
+from lmbench.models.registry import lookup
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from lmbench.cli import cli
 from lmbench.errors import LmbenchError
 from lmbench.models.base import LanguageModel
-from lmbench.rundir import DirectoryLock, OutputDir
-from lmbench.runner import RunConfig, file_stems, run_benchmark
+from lmbench.runs.rundir import DirectoryLock, OutputDir
+from lmbench.runs.runner import RunConfig, file_stems, run_benchmark
 
-from .conftest import random_lines
+from tests.conftest import random_lines
 
 QUIET = dict(echo=lambda *a, **k: None)
 
@@ -93,7 +93,7 @@ def test_overwrite_replaces_an_earlier_run_cleanly_once_complete(corpus, tmp_pat
 
 
 def fail_kneser_ney(monkeypatch):
-    from lmbench.models.interpolated import KneserNey
+    from lmbench.models.ngram.interpolated import KneserNey
 
     def fit(self, *args, **kwargs):
         raise RuntimeError("boom")

@@ -12,18 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbench.corpora import load_corpus
-from lmbench.data import build_dataset
+from lmbench.data.corpora import load_corpus
+from lmbench.data.dataset import build_dataset
 from lmbench.errors import LmbenchError
-from lmbench.models.interpolated import AbsoluteDiscount, KneserNey, WittenBell
-from lmbench.models.jelinek_mercer import JelinekMercer
-from lmbench.models.katz import Katz, good_turing_ratios
-from lmbench.models.stupid_backoff import StupidBackoff
-from lmbench.registry import load_model, lookup, resolve
-from lmbench.runner import RunConfig, run_benchmark
-from lmbench.tokenize import Tokenizer
+from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
+from lmbench.models.ngram.jelinek_mercer import JelinekMercer
+from lmbench.models.ngram.katz import Katz, good_turing_ratios
+from lmbench.models.ngram.stupid_backoff import StupidBackoff
+from lmbench.models.registry import load_model, lookup, resolve
+from lmbench.runs.runner import RunConfig, run_benchmark
+from lmbench.data.tokenizers import Tokenizer
 
-from .conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import make_dataset, random_lines, require_corpus
 
 # ---------------------------------------------------------------- hand-worked examples
 #

@@ -99,24 +99,24 @@ def test_zipf_never_imports_torch(tmp_path, corpus):
 
 
 def test_registry_imports_a_neural_class_only_when_one_is_resolved():
-    """With torch made unimportable, n-gram names resolve and build; "lstm" imports lmbench.models.neural
+    """With torch made unimportable, n-gram names resolve and build; "lstm" imports lmbench.models.neural.recurrent
     only when resolved (from the registry), and the missing torch is then a one-line error."""
     out = {}
     found = imported(textwrap.dedent('''
         sys.modules["torch"] = None  # as if torch were not installed
         from lmbench.errors import LmbenchError
-        from lmbench.registry import available_names, resolve
+        from lmbench.models.registry import available_names, resolve
         assert "lstm" in available_names()
         resolve("bigram-kn").build()
         resolve("trigram-addk", {"k": 0.1}).build()
-        print("NEURAL_BEFORE=" + str("lmbench.models.neural" in sys.modules))
+        print("NEURAL_BEFORE=" + str("lmbench.models.neural.recurrent" in sys.modules))
         try:
             resolve("lstm")
         except LmbenchError as exc:
             print("ERROR=" + str(exc).replace("\\n", "|"))
-    '''), watch=("lmbench.models.neural",), out=out)
+    '''), watch=("lmbench.models.neural.recurrent",), out=out)
     assert "NEURAL_BEFORE=False" in out["stdout"] and not found   # its import failed: torch is missing
     attempted = json.loads(out["stdout"].split("ATTEMPTED=")[-1])
-    assert any("registry.py" in frame for frame in attempted["lmbench.models.neural"]), attempted
+    assert any("registry.py" in frame for frame in attempted["lmbench.models.neural.recurrent"]), attempted
     error = [ln for ln in out["stdout"].splitlines() if ln.startswith("ERROR=")]
     assert error and "torch" in error[0] and "|" not in error[0], out["stdout"]

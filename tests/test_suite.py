@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from lmbench.cli import cli
 from lmbench.errors import LmbenchError
-from lmbench.runner import RunConfig
-from lmbench.suite import RUN_SCHEMA, load_suite, parse_assignments, parse_value, run_field_names
+from lmbench.runs.runner import RunConfig
+from lmbench.runs.suite import RUN_SCHEMA, load_suite, parse_assignments, parse_value, run_field_names
 
 from lmbench.api import SHARED_OPTIONS  # `lmbench run` options passed to every model that accepts them
 RUN_FIELDS = run_field_names(RunConfig) | set(SHARED_OPTIONS)

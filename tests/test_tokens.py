@@ -8,14 +8,14 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from lmbench.corpora import RawCorpus, load_corpus
-from lmbench.data import build_dataset, encode_lines, fingerprint, with_line_ends
+from lmbench.data.corpora import RawCorpus, load_corpus
+from lmbench.data.dataset import build_dataset, encode_lines, fingerprint, with_line_ends
 from lmbench.errors import LmbenchError
-from lmbench.models.ngram import MLE
-from lmbench.tokenize import Tokenizer
-from lmbench.vocab import Vocabulary
+from lmbench.models.ngram.mle import MLE
+from lmbench.data.tokenizers import Tokenizer
+from lmbench.data.vocab import Vocabulary
 
-from .conftest import make_dataset, require_corpus
+from tests.conftest import make_dataset, require_corpus
 
 WORD = Tokenizer("word")
 CHAR = Tokenizer("char")

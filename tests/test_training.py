@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from lmbench.errors import LmbenchError
-from lmbench.models.neural import CELLS, Architecture
-from lmbench.seeding import seed_everything
-from lmbench.training import (TrainConfig, Validation, make_optimizer, make_scheduler, parameter_groups,
+from lmbench.models.neural.recurrent import CELLS, Architecture
+from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.neural.training import (TrainConfig, Validation, make_optimizer, make_scheduler, parameter_groups,
                               random_batches, sequential_batches, step_scheduler, train_network, training_stream)
-from lmbench.vocab import Vocabulary
+from lmbench.data.vocab import Vocabulary
 
 TEXT = ("the time traveller for so it will be convenient to speak of him\n"
         "was expounding a recondite matter to us his grey eyes shone and twinkled\n")

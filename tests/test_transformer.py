@@ -14,14 +14,14 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from lmbench.errors import LmbenchError
 from lmbench.models.presets import NEURAL_PRESETS, TRANSFORMER_PRESETS, resolve_class
-from lmbench.models.transformer import (TransformerArchitecture, TransformerLM, TransformerNet, window_logprobs,
+from lmbench.models.neural.transformer import (TransformerArchitecture, TransformerLM, TransformerNet, window_logprobs,
                                         window_plan)
-from lmbench.registry import load_model, resolve
-from lmbench.runner import RunConfig, run_benchmark
-from lmbench.seeding import seed_everything
-from lmbench.training import (TrainConfig, cosine_multiplier, make_optimizer, make_scheduler, parameter_groups,
+from lmbench.models.registry import load_model, resolve
+from lmbench.runs.runner import RunConfig, run_benchmark
+from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.neural.training import (TrainConfig, cosine_multiplier, make_optimizer, make_scheduler, parameter_groups,
                               train_network)
-from lmbench.vocab import Vocabulary
+from lmbench.data.vocab import Vocabulary
 
 TEXT = ("the time traveller for so it will be convenient to speak of him\n"
         "was expounding a recondite matter to us his grey eyes shone and twinkled\n"
@@ -323,7 +323,7 @@ def test_runner_scores_the_same_tokens_as_an_ngram_model_and_notes_the_context(t
     assert load_model(tmp_path / "run" / "models" / "transformer.pt").n_params == row["n_params"]
 
 
-# ---------------------------------------------------------------- the cosine schedule (lmbench.training)
+# ---------------------------------------------------------------- the cosine schedule (lmbench.models.neural.training)
 
 #: lr multipliers of batches 0..7 for 8 planned batches, 2 of warm-up and floor 0.2, worked by hand:
 #: warm-up (s+1)/2; then 0.2 + 0.8 (1 + cos(pi p)) / 2 with p = (s - 2) / 6: cos 0, pi/6, pi/3, pi/2, 2pi/3, 5pi/6.
@@ -371,7 +371,7 @@ def test_cosine_schedule_steps_per_batch_through_the_training_loop(warmup):
 
 def test_recurrent_models_get_the_cosine_schedule_too():
     """The schedule lives in the shared loop: a recurrent network is stepped per batch the same way."""
-    from lmbench.models.neural import CELLS, Architecture
+    from lmbench.models.neural.recurrent import CELLS, Architecture
 
     vocab = Vocabulary.build(list("abcdefg"), "\n")
     train = np.random.default_rng(1).integers(0, len(vocab), 4 * 8 + 7)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbench.corpora import RawCorpus
+from lmbench.data.corpora import RawCorpus
 from lmbench.errors import LmbenchError
-from lmbench.tokenize import Tokenizer
-from lmbench.zipf_law import (
+from lmbench.data.tokenizers import Tokenizer
+from lmbench.analysis.zipf import (
     analyze, fit_least_squares, fit_power_law, fit_zipf, format_fits, longest_line, power_law_curve, power_law_mle,
     whole_text, write_zipf, zipf_tables,
 )
@@ -259,7 +259,7 @@ def test_a_long_one_line_text_is_read_as_text_not_probed_as_a_file_name(tmp_path
 
 
 def test_power_law_curve_of_a_nearly_flat_law_stops_instead_of_looping():
-    from lmbench.zipf_law import PowerLawFit
+    from lmbench.analysis.zipf import PowerLawFit
 
     ranks, counts = power_law_curve(PowerLawFit(beta=1.0002, x_min=2, n_tail=1000, ks=0.1))
     assert np.isfinite(counts).all() and counts[-1] == pytest.approx(2.0 * 2 ** 64) and ranks[-1] > 1
@@ -286,7 +286,7 @@ def test_zipf_tables_refuses_a_missing_file_name_instead_of_reading_it_as_text(t
 
 
 def test_the_api_function_survives_importing_the_zipf_module():
-    """lmbench.zipf is a function; importing the module must not replace it (it is lmbench.zipf_law)."""
+    """lmbench.zipf is a function; importing the module must not replace it (it is lmbench.analysis.zipf)."""
     import lmbench
 
     first, _ = lmbench.zipf("a b c a b a\nb a c\n", tokenizer="word", min_count=1)

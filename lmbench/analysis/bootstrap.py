@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .lines import InvalidScoresError, line_offsets, line_sums
+from ..scoring.lines import InvalidScoresError, line_offsets, line_sums
 
 #: Bytes of one (rows, L) block of resample weights; the draws, counts and weights of a block
 #: together stay under ~256 MB, whatever the number of resamples.
@@ -293,7 +293,7 @@ def line_nll(logprobs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
     Args:
         logprobs: (N,) or (M, N) per-token log-probabilities, ``-inf`` for probability zero.
-        offsets: (L+1,) line offsets from :func:`~lmbench.analysis.lines.line_offsets`.
+        offsets: (L+1,) line offsets from :func:`~lmbench.scoring.lines.line_offsets`.
 
     Returns:
         (L,) or (M, L) float64, ``inf`` for a line with a zero-probability token. NaN or ``+inf``

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .bootstrap import exp_or_inf
-from .lines import InvalidScoresError
+from ..scoring.lines import InvalidScoresError
 
 #: Bucket labels, in table order; bucket i >= 1 holds train counts from BUCKET_LOWER[i-1] to BUCKET_LOWER[i] - 1.
 BUCKET_LABELS = ("<unk>", "1", "2-10", "11-100", "101-1k", "1k-10k", ">10k")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .buckets import bucket_table
 from .bootstrap import bootstrap_perplexity
-from .lines import line_sums
+from ..scoring.lines import line_sums
 
 #: scores[(model, split)] -> float64 log-probabilities (N,)
 Scores = dict

@@ -1,11 +1,20 @@
-"""Language models: the shared interface and its n-gram and neural implementations."""
+"""Language models over token ids: the shared interface, the n-gram and neural families, the registry.
 
-from .base import EvalResult, LanguageModel
-from .interpolated import AbsoluteDiscount, KneserNey, WittenBell
-from .jelinek_mercer import JelinekMercer
-from .katz import Katz
-from .ngram import MLE, AddK, NGramModel
-from .stupid_backoff import StupidBackoff
+Importing this package loads nothing heavy; each name below is imported on first use.
+"""
 
-__all__ = ["EvalResult", "LanguageModel", "NGramModel", "MLE", "AddK", "KneserNey", "WittenBell",
-           "AbsoluteDiscount", "Katz", "JelinekMercer", "StupidBackoff"]
+import importlib
+
+_EXPORTS = {
+    "LanguageModel": ".base", "EvalResult": ".base", "NGramModel": ".ngram.mle", "MLE": ".ngram.mle",
+    "AddK": ".ngram.mle", "KneserNey": ".ngram.interpolated", "WittenBell": ".ngram.interpolated",
+    "AbsoluteDiscount": ".ngram.interpolated", "Katz": ".ngram.katz", "JelinekMercer": ".ngram.jelinek_mercer",
+    "StupidBackoff": ".ngram.stupid_backoff",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

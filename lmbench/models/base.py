@@ -21,8 +21,8 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import LmbenchError
-from ..textio import atomic_writer
-from ..vocab import Vocabulary
+from ..files import atomic_writer
+from ..data.vocab import Vocabulary
 
 #: checkpoints of arrays and plain values (every n-gram model), written and read without torch: an
 #: uncompressed zip (a valid ``.npz``) of a JSON header :data:`HEADER_MEMBER` and one ``<key>.npy`` per array.
@@ -83,7 +83,7 @@ STREAM_ITEMS = 1 << 20
 
 def _is_array(value) -> bool:
     """An array a checkpoint stores as ``.npy``: a numpy array of numbers, or a file-backed array
-    (an object with ``dtype``, ``size`` and ``windows(n)``, e.g. :class:`lmbench.models.ondisk.arrays.ArrayFile`)."""
+    (an object with ``dtype``, ``size`` and ``windows(n)``, e.g. :class:`lmbench.models.ngram.ondisk.arrays.ArrayFile`)."""
     if isinstance(value, np.ndarray):
         return value.dtype != object
     return all(hasattr(value, name) for name in ("dtype", "size", "windows"))
@@ -122,7 +122,7 @@ def payload_from_zip(archive: zipfile.ZipFile, path: str | Path | None = None) -
     Arrays are read with ``allow_pickle=False``; nothing in the file is executed. With the archive's
     ``path``, arrays of :data:`MAP_BYTES` or more are copy-on-write memory maps of the file (members
     are stored uncompressed, see :func:`_mapped_array`). Raises ValueError, KeyError or
-    zipfile.BadZipFile for a damaged file (:func:`lmbench.registry.load_model` reports them).
+    zipfile.BadZipFile for a damaged file (:func:`lmbench.models.registry.load_model` reports them).
     """
     payload = json.loads(archive.read(HEADER_MEMBER), object_hook=_untag)
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
@@ -218,7 +218,7 @@ def eval_result(logprobs: np.ndarray) -> EvalResult:
 class LanguageModel(ABC):
     """A language model over a shared vocabulary.
 
-    Token ids are those of a :class:`~lmbench.vocab.Vocabulary`: 0..V-1 can be predicted,
+    Token ids are those of a :class:`~lmbench.data.vocab.Vocabulary`: 0..V-1 can be predicted,
     ``vocab.bos_id == V`` is start-of-text context only. Fitted state ends in ``_``.
     """
 
@@ -232,7 +232,7 @@ class LanguageModel(ABC):
     #: "n-gram" (count-based), "neural" (trained network), "mixture" or "other"; tables and sweeps group by it.
     family: str = "other"
     #: True when :meth:`fit` is a collective of a data-parallel run (every process of a torchrun launch
-    #: fits it together, see :mod:`lmbench.distributed`); other models are fitted by rank 0 alone.
+    #: fits it together, see :mod:`lmbench.models.neural.distributed`); other models are fitted by rank 0 alone.
     trains_collectively: bool = False
 
     # ------------------------------------------------------------ to implement
@@ -325,10 +325,10 @@ class LanguageModel(ABC):
                 (``tokenizer_``, set by the runner and by ``lmbench.load_run(...).model(name)``).
 
         Returns:
-            :class:`lmbench.textscore.TextScores`: per-token log-probabilities, OOV flags, per-line
+            :class:`lmbench.scoring.text.TextScores`: per-token log-probabilities, OOV flags, per-line
             totals (``.lines()``), ``.per_token()`` and ``.perplexity``.
         """
-        from ..textscore import score_text
+        from ..scoring.text import score_text
 
         self._check_fitted()
         tokenizer = tokenizer or getattr(self, "tokenizer_", None)
@@ -383,7 +383,7 @@ class LanguageModel(ABC):
         A state of arrays (in memory, or file-backed and streamed window by window) and plain values
         (every n-gram model) is written without torch, as :data:`FORMAT`; a state holding tensors
         (neural models) with ``torch.save``, as :data:`TORCH_FORMAT`. Both are read by
-        :func:`lmbench.registry.load_model`; the file name is free. The file is written to a temporary
+        :func:`lmbench.models.registry.load_model`; the file name is free. The file is written to a temporary
         name and renamed into place when complete.
         """
         self._check_fitted()
@@ -400,7 +400,7 @@ class LanguageModel(ABC):
 
     @classmethod
     def from_payload(cls, payload: dict) -> "LanguageModel":
-        """Rebuild a saved model of this class from a checkpoint's payload (see :func:`lmbench.registry.load_model`)."""
+        """Rebuild a saved model of this class from a checkpoint's payload (see :func:`lmbench.models.registry.load_model`)."""
         model = cls(**payload["params"])
         model.vocab_ = Vocabulary(list(payload["vocab"]))
         state = {k: (v if isinstance(v, np.ndarray) or k not in payload["numpy_keys"] else np.asarray(v))

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..errors import LmbenchError
-from ..vocab import Vocabulary
+from ..data.vocab import Vocabulary
 from .base import LanguageModel
 
 

@@ -1,6 +1,6 @@
 """The neural models of the registry as plain data: preset name -> class path, parameters, description.
 
-This module imports neither torch nor :mod:`lmbench.models.neural`, so listing and resolving model
+This module imports neither torch nor :mod:`lmbench.models.neural.recurrent`, so listing and resolving model
 names costs nothing until a neural model is built; :func:`resolve_class` imports the class then.
 
 Character-level presets (``rnn``, ``gru``, ``lstm``, ``deep-*``, ``rnn-scratch``) keep the class
@@ -28,7 +28,7 @@ Word-level presets:
   [-0.1, 0.1], output bias zero, the LSTM at torch's default), SGD lr 20 divided by 4 whenever
   validation perplexity does not improve, clipping at 0.25, 35 steps, batch 20.
 
-Transformer presets (:class:`lmbench.models.transformer.TransformerLM`, decoder-only, pre-LN, tied
+Transformer presets (:class:`lmbench.models.neural.transformer.TransformerLM`, decoder-only, pre-LN, tied
 embeddings), sized for a laptop CPU and trained as nanoGPT trains its small models: AdamW (weight
 decay 0.1 on weight matrices only), linear warm-up then cosine decay to lr / 10 stepped per batch,
 gradient clipping at norm 1, shuffled windows of ``context`` tokens (``sampling="random"``), every
@@ -48,9 +48,9 @@ import importlib
 
 from ..errors import LmbenchError
 
-RECURRENT = "lmbench.models.neural:RecurrentLM"
-DEEP_RECURRENT = "lmbench.models.neural:DeepRecurrentLM"
-TRANSFORMER = "lmbench.models.transformer:TransformerLM"
+RECURRENT = "lmbench.models.neural.recurrent:RecurrentLM"
+DEEP_RECURRENT = "lmbench.models.neural.recurrent:DeepRecurrentLM"
+TRANSFORMER = "lmbench.models.neural.transformer:TransformerLM"
 
 _CHAR = {"dropout": 0.2}
 _ZAREMBA_SMALL = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 200, "dropout": 0.0,

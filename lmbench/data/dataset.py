@@ -1,0 +1,227 @@
+"""Shared splits: one tokenization, one vocabulary (from train only), one id array per split.
+
+A split is a flat int32 array; every line of text contributes its tokens and one end-of-line
+token, so line boundaries are recoverable from the array itself::
+
+    text:   "the cat\\nsat\\n"
+    ids:    [ the, cat, </s>, sat, </s> ]     (as integers; </s> is vocab.eos_id)
+
+The end of line is structural: :func:`encode_lines` inserts ``vocab.eos_id`` after each line's
+tokens. A word spelled ``</s>`` or ``<s>`` in the text is an ordinary word (its own id, or
+``<unk>``); a word spelled ``<unk>`` is the unknown token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .corpora import SPLITS, RawCorpus
+from .tokenizers import Tokenizer, fit_tokenizer
+from .vocab import Vocabulary, factorize
+
+
+@dataclass(frozen=True)
+class SplitStats:
+    """What a run records about each split so that two runs can be shown to use identical data.
+
+    Attributes:
+        n_tokens: ids in the split, one end of line per line included (the tokens models predict).
+        n_lines: lines of text (= end-of-line ids).
+        n_oov: tokens mapped to ``<unk>`` because the vocabulary lacks them (a literal ``<unk>``
+            in the text is not counted).
+        n_unk: ids equal to ``<unk>`` (n_oov plus the text's own ``<unk>`` words).
+        n_bytes: UTF-8 bytes of the text as the tokenizer saw it: each line after normalization
+            (:meth:`Tokenizer.normalize_line`) plus one byte per line end, so total NLL in bits /
+            n_bytes is bits per byte, comparable across tokenizations of the same normalized text.
+        sha256: :func:`fingerprint` of the ids.
+    """
+
+    n_tokens: int
+    n_lines: int
+    n_oov: int
+    n_unk: int
+    n_bytes: int
+    sha256: str
+
+
+@dataclass
+class Dataset:
+    """Tokenized, encoded splits of one corpus with their shared vocabulary."""
+
+    name: str
+    tokenizer: Tokenizer
+    vocab: Vocabulary
+    splits: dict[str, np.ndarray]
+    stats: dict[str, SplitStats]
+    source: dict
+
+    def summary(self) -> dict:
+        """JSON-ready description for config.json."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "tokenizer": self.tokenizer.to_dict(),
+            "vocab_size": len(self.vocab),
+            "splits": {name: asdict(st) for name, st in self.stats.items()},
+        }
+
+
+@dataclass
+class _Tokenized:
+    """Lines after tokenization, hashed block by block into one numbering of their distinct tokens.
+
+    Attributes:
+        blocks: int32 codes (indices into ``uniques``) of the tokens of each block of
+            :data:`BLOCK_LINES` lines, in order.
+        uniques: the distinct tokens, in order of first appearance (object array).
+        counts: occurrences of each distinct token (int64, aligned with ``uniques``).
+        lengths: tokens per line (n_lines,).
+        n_bytes: UTF-8 bytes of the normalized lines plus one per line end.
+    """
+
+    blocks: list
+    uniques: np.ndarray
+    counts: np.ndarray
+    lengths: np.ndarray
+    n_bytes: int
+
+
+#: lines tokenized (and encoded) at a time: the tokens of a large split never exist as Python
+#: strings all at once, only as int32 codes.
+BLOCK_LINES = 10_000
+
+
+def fingerprint(ids: np.ndarray) -> str:
+    """sha256 of the id array as little-endian int32 (hashed in place, not copied)."""
+    return hashlib.sha256(np.ascontiguousarray(ids, dtype="<i4").view(np.uint8)).hexdigest()
+
+
+def utf8_bytes(normalized: list[str]) -> int:
+    """UTF-8 bytes of lines plus one per line end (one encode in C, no per-character loop)."""
+    return len("\n".join(normalized).encode("utf-8", "surrogatepass")) + 1 if normalized else 0
+
+
+def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False) -> _Tokenized:
+    """Normalize, split and hash lines, :data:`BLOCK_LINES` at a time.
+
+    Each block's tokens are hashed in C (:func:`lmbench.data.vocab.factorize`), its distinct tokens
+    numbered in one running table (a dict lookup per distinct token of the block), and the token
+    strings dropped; the result equals hashing all lines at once. With ``consume``, each block's
+    lines are replaced by None in ``lines`` once hashed, so the text goes as the codes come.
+    """
+    numbering: dict = {}
+    blocks, counts, lengths, n_bytes = [], np.zeros(0, np.int64), [], 0
+    for start in range(0, len(lines), BLOCK_LINES):
+        normalized = [tokenizer.normalize_line(line) for line in lines[start:start + BLOCK_LINES]]
+        if consume:
+            lines[start:start + BLOCK_LINES] = [None] * len(normalized)
+        tokens, block_lengths = tokenizer.split_normalized(normalized)
+        codes, uniques = factorize(tokens)
+        renumber = np.fromiter((numbering.setdefault(tok, len(numbering)) for tok in uniques), np.int32, len(uniques))
+        blocks.append(renumber[codes])  # (tokens of the block,) int32
+        counts = np.concatenate([counts, np.zeros(len(numbering) - counts.size, np.int64)])
+        counts += np.bincount(blocks[-1], minlength=len(numbering))
+        lengths.append(block_lengths)
+        n_bytes += utf8_bytes(normalized)
+    uniques = np.empty(len(numbering), dtype=object)
+    uniques[:] = list(numbering)
+    return _Tokenized(blocks, uniques, counts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64), n_bytes)
+
+
+def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:
+    """Insert ``eos_id`` after each line's tokens.
+
+    Args:
+        token_ids: the tokens of all lines (sum(lengths),).
+        lengths: tokens per line (n_lines,).
+        eos_id: the end-of-line id.
+
+    Returns:
+        int32 ids (sum(lengths) + n_lines,).
+    """
+    ends = np.cumsum(np.asarray(lengths, dtype=np.int64) + 1) - 1      # position of each line end
+    out = np.empty(int(ends[-1]) + 1 if ends.size else 0, dtype=np.int32)
+    is_token = np.ones(out.size, dtype=bool)
+    is_token[ends] = False
+    out[is_token] = token_ids
+    out[ends] = eos_id
+    return out
+
+
+def _encode(tokenized: _Tokenized, vocab: Vocabulary) -> tuple[np.ndarray, int]:
+    """Ids with line ends, block by block into one int32 array (each block's codes let go once written).
+
+    Returns:
+        (ids (tokens + lines,) int32, tokens mapped to ``<unk>`` because the vocabulary lacks them).
+    """
+    lookup = vocab.lookup(tokenized.uniques)  # (U,), -1 for tokens the vocabulary lacks
+    unknown = lookup < 0
+    n_oov = int(tokenized.counts[unknown].sum())
+    lookup[unknown] = vocab.unk_id
+    out = np.empty(int(tokenized.lengths.sum()) + tokenized.lengths.size, dtype=np.int32)
+    position, blocks = 0, tokenized.blocks
+    tokenized.blocks = []
+    for first, codes in zip(range(0, tokenized.lengths.size, BLOCK_LINES), blocks):
+        ids = with_line_ends(lookup[codes], tokenized.lengths[first:first + BLOCK_LINES], vocab.eos_id)
+        out[position:position + ids.size] = ids
+        position += ids.size
+    return out, n_oov
+
+
+def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocabulary) -> tuple[np.ndarray, int]:
+    """Tokenize and encode lines of text, one end-of-line id after each line.
+
+    A word spelled like a special token is an ordinary word, except ``<unk>`` (the unknown token);
+    only the pipeline puts ``vocab.eos_id`` in the output. Tokens are hashed in C and looked up
+    once per distinct token.
+
+    Args:
+        lines: lines of text, without their newlines.
+        tokenizer: the tokenizer the vocabulary was built with.
+        vocab: the vocabulary.
+
+    Returns:
+        (int32 ids (tokens + len(lines),), number of out-of-vocabulary tokens mapped to ``<unk>``).
+    """
+    return _encode(_tokenize(lines, tokenizer), vocab)
+
+
+def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocabulary) -> SplitStats:
+    """The :class:`SplitStats` of one encoded split."""
+    return SplitStats(n_tokens=int(ids.size), n_lines=int(tokenized.lengths.size), n_oov=n_oov,
+                      n_unk=int((ids == vocab.unk_id).sum()), n_bytes=tokenized.n_bytes, sha256=fingerprint(ids))
+
+
+def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None, *,
+                  consume: bool = False) -> Dataset:
+    """Tokenize every split, build the vocabulary from train only, and encode (as :func:`encode_lines`).
+
+    A BPE tokenizer not yet fitted learns its subwords from the normalized training lines first
+    (:func:`lmbench.data.tokenizers.fit_tokenizer`); the Dataset holds the fitted tokenizer, so the run
+    records it and can tokenize new text the same way. ``n_bytes`` counts the normalized text
+    whatever the tokenizer, so bits per byte compares word, char and bpe runs of one normalization.
+
+    Args:
+        raw: the corpus lines per split.
+        tokenizer: how lines become tokens.
+        min_freq: minimum training count to enter the vocabulary.
+        max_vocab: cap on the vocabulary size (``<unk>`` and end of line included).
+        consume: let the text of ``raw`` go as it is tokenized (its lines become None), so a large
+            corpus never exists as text and codes at once; for a caller that is done with ``raw``.
+
+    Returns:
+        The Dataset every model of a run shares.
+    """
+    consume = consume and len({id(lines) for lines in raw.splits.values()}) == len(raw.splits)  # no shared lists
+    tokenizer = fit_tokenizer(tokenizer, raw.splits["train"])
+    train = _tokenize(raw.splits["train"], tokenizer, consume=consume)
+    vocab = Vocabulary.from_counts(train.counts, train.uniques, tokenizer.eos, min_freq, max_vocab)
+    splits, stats = {}, {}
+    for name in SPLITS:   # one split's codes at a time; _encode lets them go as it writes the ids
+        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer, consume=consume)
+        splits[name], n_oov = _encode(tokenized, vocab)
+        stats[name] = split_stats(splits[name], tokenized, n_oov, vocab)
+    return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source)

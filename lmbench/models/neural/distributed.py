@@ -1,0 +1,180 @@
+"""Data-parallel training across processes and machines: the process group that torchrun sets up.
+
+lmbench does not start processes itself. PyTorch's launcher does (``torchrun --nproc_per_node=N
+--nnodes=M ... -m lmbench run ...``) and tells every process its place through environment
+variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``);
+:func:`process_group` joins that group for the length of a run, and :func:`current_world` tells the
+training loop where it stands. A plain ``lmbench run`` (no launcher) is a world of one process and
+touches nothing here.
+
+What each rank does in a run with W processes:
+
+* every rank builds the same data and vocabulary (deterministic) and fits the models that train
+  collectively (:attr:`lmbench.models.base.LanguageModel.trains_collectively`: the neural ones),
+  wrapped in ``DistributedDataParallel``; each rank trains on its own contiguous slice of the
+  training stream, ``batch_size / W`` of the ``batch_size`` streams of a batch, so one step of W
+  processes is the step one process takes on the whole batch (:mod:`lmbench.models.neural.training`);
+* rank 0 alone validates (and broadcasts what it decides: epoch ends, the time budget, the
+  validation perplexity), fits the other models, scores every model and writes every file.
+
+The backend is ``gloo`` on CPUs and ``nccl`` for CUDA tensors (``cpu:gloo,cuda:nccl`` where CUDA is
+present, so a ``--device cpu`` run on a GPU machine also works); each process uses the GPU of its
+``LOCAL_RANK``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from ...errors import LmbenchError
+
+#: how long a rank waits in a collective before giving up: rank 0 scores and writes while the
+#: others wait for the next fit, which can take long on a large run. A crashed rank is noticed at
+#: once by torchrun, which stops the others.
+COLLECTIVE_TIMEOUT = _dt.timedelta(hours=6)
+
+
+class RankError(LmbenchError):
+    """An error that only this rank meets (rank 0 cannot report it), so every rank prints it."""
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process stands: its rank among ``size`` processes, its rank on this machine, the backend."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process validates, scores and writes (rank 0)."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    def describe(self) -> dict:
+        """What config.json records: world size, backend, machines and processes per machine."""
+        return {"world_size": self.size, "backend": self.backend,
+                "nodes": _env_int("GROUP_WORLD_SIZE", 1), "processes_per_node": _env_int("LOCAL_WORLD_SIZE", 1)}
+
+
+def launched_world() -> World:
+    """The world torchrun describes in this process's environment (a world of one without it).
+
+    Raises:
+        LmbenchError: ``WORLD_SIZE`` says several processes but the rendezvous address torchrun
+            sets (``MASTER_ADDR``, ``MASTER_PORT``) is missing, e.g. a variable left over from a
+            job script; joining would wait for processes that were never started.
+    """
+    size = _env_int("WORLD_SIZE", 1)
+    if size == 1:
+        return World()
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise LmbenchError(f"WORLD_SIZE={size} is set but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                           f"not; start lmbench with torchrun (see README), or unset WORLD_SIZE for one process")
+    return World(rank=_env_int("RANK", 0), size=size, local_rank=_env_int("LOCAL_RANK", 0))
+
+
+def launched_rank() -> int:
+    """This process's rank as torchrun set it in ``RANK`` (0 without torchrun, or when unreadable: never raises)."""
+    value = os.environ.get("RANK", "0")
+    return int(value) if value.isdigit() else 0
+
+
+def current_world() -> World:
+    """The world of the process group this process has joined (a world of one if none)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return World()
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=_env_int("LOCAL_RANK", 0),
+                 backend=str(dist.get_backend()))
+
+
+@contextmanager
+def process_group() -> Iterator[World]:
+    """Join the process group of a torchrun launch for the block (nothing to do for a single process).
+
+    Raises:
+        LmbenchError: torch has no distributed support here, or the group could not be formed.
+    """
+    world = launched_world()
+    if not world.distributed:
+        yield world
+        return
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise LmbenchError("this torch build has no torch.distributed; run lmbench in one process (without torchrun)")
+    backend = "gloo"
+    if torch.cuda.is_available():
+        torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
+        backend = "cpu:gloo,cuda:nccl"
+    dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+    yield current_world()
+    # Leave together: a rank that tears its group down while others still use theirs aborts in gloo.
+    # After an error there is no barrier (the others may be inside another collective): the process
+    # ends with an error and torchrun stops the rest.
+    release_collectives()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def release_collectives() -> None:
+    """Collect what DistributedDataParallel leaves in reference cycles while the process group is alive.
+
+    Left to the interpreter's exit, those objects are destroyed after the group and gloo aborts the
+    process now and then ("terminate called without an active exception"; 2 of 48 two-process runs
+    on this machine, none of 96 with this collection).
+    """
+    import gc
+
+    gc.collect()
+
+
+def from_main(value):
+    """Rank 0's ``value`` on every rank (a picklable object); the value itself in a single process.
+
+    Decisions that depend on a clock or on validation are made by rank 0 and shared this way, so
+    that every rank takes the same branch and reaches the same collectives.
+    """
+    import torch.distributed as dist
+
+    if not current_world().distributed:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def summed(*values: float) -> tuple[float, ...]:
+    """The sums over all ranks of a few numbers (the numbers themselves in a single process)."""
+    import torch
+    import torch.distributed as dist
+
+    if not current_world().distributed:
+        return tuple(float(v) for v in values)
+    total = torch.tensor(values, dtype=torch.float64)
+    if dist.get_backend() == "nccl":  # a pure nccl group reduces CUDA tensors only
+        total = total.cuda()
+    dist.all_reduce(total)
+    return tuple(float(v) for v in total.cpu())
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise LmbenchError(f"the environment variable {name}={value!r} is not a whole number; "
+                           f"start lmbench with torchrun, which sets it") from None

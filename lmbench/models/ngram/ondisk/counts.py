@@ -1,0 +1,318 @@
+"""N-gram counts built in bounded memory: sorted runs spilled to disk, merged, numbered, order by order.
+
+The tables are those of :class:`lmbench.models.ngram.counts.NGramCounts`, entry for entry (the same
+sorted keys, so the same n-gram ids, counts and suffixes), stored in raw files of a temporary folder
+instead of arrays. For each order k = 2..n:
+
+1. counting: the training split is cut into chunks of whole lines (no n-gram crosses a line, so
+   chunks are independent); in each chunk the key ``prefix_id * base + token`` of every k-gram is
+   formed from the ids of order k-1 at each position, sorted and reduced to (key, count, suffix id)
+   and spilled as one sorted run;
+2. merging: the runs are merged window by window into the sorted key file, the count file and the
+   suffix-id file of order k (the suffix of the k-gram ending at a position is the (k-1)-gram
+   ending there, whose id the chunk already knows); with ``continuation``, the suffix ids also
+   feed sorted runs whose merge gives N1+(. g) for every (k-1)-gram g;
+3. numbering (k < n): every chunk's keys are looked up in the merged file, giving the id of the
+   k-gram ending at each position, which the next order reads.
+
+Working memory is set by :class:`~lmbench.models.ngram.ondisk.budget.Budget`: a chunk of training tokens
+and a window of table entries at a time; the training ids themselves are the caller's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from ..counts import NGramCounts, line_chunks, pad_lines
+from .arrays import ArrayFile, ArrayWriter, SortedKeys, write_array
+from .budget import Budget, Progress
+from .runs import SortedRuns
+
+
+class OnDiskCounts(NGramCounts):
+    """:class:`NGramCounts` whose tables of order >= 2 are files (see the module docstring).
+
+    ``keys[k]`` is a :class:`SortedKeys`, ``counts[k]`` and ``suffix[k]`` (the (k-1)-gram id of every
+    k-gram's suffix) are :class:`ArrayFile`; order 1 stays in memory as in :class:`NGramCounts`.
+    The folder is removed when the object is garbage-collected.
+    """
+
+    def __init__(self, order: int, vocab_size: int, budget: Budget, parent: str | None = None):
+        super().__init__(order, vocab_size)
+        self.budget = budget
+        self.folder = Path(tempfile.mkdtemp(prefix="lmbench-ngram-", dir=parent))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
+        self.suffix: list = [None] * (order + 1)
+        self.bos_start: list = [None] * (order + 1)
+        self.continuation: list = [None] * (order + 1)
+
+    # ------------------------------------------------------------ building
+
+    @classmethod
+    def build(cls, ids: np.ndarray, order: int, vocab_size: int, eos_id: int, *, budget: Budget,
+              continuation: bool = False, progress: Progress | None = None,
+              parent: str | None = None) -> "OnDiskCounts":
+        """Count all 1..order-grams of a split in bounded memory.
+
+        Args:
+            ids: the training split (N,), lines ended by ``eos_id``.
+            order: the highest order.
+            vocab_size: V (``bos_id = V``).
+            eos_id: the end-of-line id.
+            budget: the memory budget.
+            continuation: also compute N1+(. g) for every g of orders 1..order-1.
+            progress: where to report long steps.
+            parent: folder for the temporary folder (default: TMPDIR).
+        """
+        self = cls(order, vocab_size, budget, parent)
+        progress = progress or Progress(enabled=False)
+        ids = np.asarray(ids)
+        chunks = list(line_chunks(ids, eos_id, budget.chunk_tokens))
+        self.counts[1] = np.zeros(self.base, dtype=np.int64)
+        for start, stop in chunks:
+            self.counts[1] += np.bincount(ids[start:stop], minlength=self.base)
+        self.keys[1] = np.arange(self.base, dtype=np.int64)
+        self.bos_start[1] = self.bos_id
+        positions = None   # ids of order k-1 at every padded position of every chunk
+        for k in range(2, order + 1):
+            positions = self._count_order(k, ids, eos_id, chunks, positions, continuation, progress)
+        self._derive_totals()
+        return self
+
+    def _count_order(self, k, ids, eos_id, chunks, positions, continuation, progress) -> ArrayFile | None:
+        W = self.budget.window_items
+        runs = SortedRuns(self.folder, f"runs{k}", W, payload=True)
+        inverses = []
+        with progress.step(f"counting {k}-grams in {len(chunks)} sorted run(s)", ids.size) as step:
+            offset = 0
+            for start, stop in chunks:
+                keys, suffix, size = self._chunk_keys(k, ids[start:stop], eos_id, positions, offset)
+                offset += size
+                uniq, counts, first, inverse = sorted_unique(keys, want_inverse=k < self.order)
+                del keys
+                runs.add_sorted(uniq, counts, suffix[first])
+                del uniq, counts, first, suffix
+                step.advance(stop - start)
+                if inverse is not None:
+                    inverses.append(_spill(self.folder / f"inverse{k}.{len(inverses)}", inverse))
+        if positions is not None:
+            positions.remove()
+        self._merge(k, runs, continuation, progress)
+        numbered = self._number(k, ids, eos_id, chunks, runs, inverses, progress) if k < self.order else None
+        runs.remove()
+        return numbered
+
+    def _chunk_keys(self, k, chunk, eos_id, positions, offset) -> tuple[np.ndarray, np.ndarray, int]:
+        """(key of every k-gram of a chunk, id of its (k-1)-gram suffix, padded size of the chunk)."""
+        padded, depth = pad_lines(chunk, eos_id, self.bos_id)
+        size = padded.size
+        at = np.flatnonzero(depth >= k - 1)
+        del depth
+        previous = padded if positions is None else positions.read(offset, offset + size)
+        keys = previous[at - 1]
+        keys *= self.base
+        keys += padded[at]
+        suffix = previous[at]                    # the (k-1)-gram ending at the same position
+        return keys, suffix, size
+
+    def _merge(self, k, runs: SortedRuns, continuation: bool, progress: Progress) -> None:
+        W = self.budget.window_items
+        key_out = ArrayWriter(self.folder / f"keys{k}", np.int64, sorted_keys=True)
+        count_out = ArrayWriter(self.folder / f"counts{k}", np.int64)
+        suffix_out = ArrayWriter(self.folder / f"suffix{k}", np.int64)
+        cont_runs = SortedRuns(self.folder, f"cont{k - 1}", W) if continuation and k > 2 else None
+        cont_unigram = np.zeros(self.base, dtype=np.int64)
+        with progress.step(f"merging {len(runs.runs)} run(s) of {k}-grams", runs.n_entries, "entries") as step:
+            for keys, counts, suffix in runs.merged():
+                key_out.append(keys)
+                count_out.append(counts)
+                suffix_out.append(suffix)
+                if continuation and k == 2:
+                    cont_unigram += np.bincount(suffix, minlength=self.base)
+                elif cont_runs is not None:
+                    cont_runs.add_sorted(*np.unique(suffix, return_counts=True))
+                step.advance(runs.consumed - step.done)
+        self.keys[k], self.counts[k], self.suffix[k] = key_out.close(), count_out.close(), suffix_out.close()
+        self.bos_start[k] = int(self.keys[k].positions(np.array([self.bos_start[k - 1] * self.base]), W)[0][0])
+        if continuation:
+            self.continuation[k - 1] = cont_unigram if k == 2 else self._densify(k - 1, cont_runs)
+
+    def _densify(self, k: int, runs: SortedRuns) -> ArrayFile:
+        """A dense file over the k-gram ids from sorted (id, count) runs (zero where absent)."""
+        out = ArrayWriter(self.folder / f"continuation{k}", np.int64)
+        filled = 0
+        for ids, counts in runs.merged():
+            _append_zeros(out, int(ids[0]) - filled, self.budget.window_items)
+            dense = np.zeros(int(ids[-1]) + 1 - int(ids[0]), dtype=np.int64)
+            dense[ids - ids[0]] = counts
+            out.append(dense)
+            filled = int(ids[-1]) + 1
+        _append_zeros(out, self.keys[k].size - filled, self.budget.window_items)
+        runs.remove()
+        return out.close()
+
+    def _number(self, k, ids, eos_id, chunks, runs, inverses, progress) -> ArrayFile:
+        """The id of the k-gram ending at every padded position of every chunk (-1: none)."""
+        W = self.budget.window_items
+        out = ArrayWriter(self.folder / f"positions{k}", np.int64)
+        with progress.step(f"numbering {k}-grams", ids.size) as step:
+            for (start, stop), run, inverse in zip(chunks, runs.runs, inverses):
+                padded, depth = pad_lines(ids[start:stop], eos_id, self.bos_id)
+                numbered = np.full(padded.size, -1, dtype=np.int64)
+                global_ids = self.keys[k].lookup(run[0].read(0, run[0].size), W)
+                numbered[np.flatnonzero(depth >= k - 1)] = global_ids[inverse.read(0, inverse.size)]
+                out.append(numbered)
+                inverse.remove()
+                step.advance(stop - start)
+        return out.close()
+
+    def _derive_totals(self) -> None:
+        """Only the unigram total is kept in memory (per-context totals are computed in windows)."""
+        self.context_total = [None, np.array([self.counts[1].sum()], dtype=np.int64)] + [None] * (self.order - 1)
+
+    # ------------------------------------------------------------ structure
+
+    def lookup(self, k: int, prefix: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        query = np.asarray(prefix, dtype=np.int64) * self.base + np.asarray(tokens, dtype=np.int64)
+        return self.keys[k].lookup(query.reshape(-1), self.budget.window_items).reshape(np.shape(query))
+
+    def all_suffix_ids(self) -> list:
+        """The suffix-id files, index k >= 2 (see :meth:`NGramCounts.all_suffix_ids`)."""
+        return self.suffix
+
+    def scoring_chunk_tokens(self) -> int:
+        return self.budget.chunk_tokens
+
+    def context_windows(self, k: int):
+        """(x0, x1, c0, c1): k-gram ids x0:x1 are exactly those whose context id is in c0:c1.
+
+        The windows cover every k-gram and every (k-1)-gram context (contexts without continuations
+        included) in order, each with at most ``window_items`` k-grams unless one context has more.
+        """
+        keys, W = self.keys[k], self.budget.window_items
+        n, n_contexts = keys.size, self.n_types(k - 1)
+        x0 = c0 = 0
+        while c0 < n_contexts:
+            if x0 + W >= n:
+                x1, c1 = n, n_contexts
+            else:
+                c1 = max(int(keys.read(x0 + W, x0 + W + 1)[0]) // self.base, c0 + 1)
+                x1 = int(keys.positions(np.array([c1 * self.base]), W)[0][0])
+            yield x0, x1, c0, c1
+            x0, c0 = x1, c1
+
+    def adjusted_counts(self) -> list:
+        """KenLM's adjusted counts per order (see :func:`lmbench.models.ngram.interpolated.kn_adjusted_counts`):
+        raw at the top order and for n-grams starting with ``<s>``, N1+(. g) otherwise."""
+        out = [None]
+        for k in range(1, self.order + 1):
+            if k == self.order:
+                out.append(self.counts[k])
+            elif k == 1:
+                first_is_bos = np.arange(self.base) == self.bos_id
+                out.append(np.where(first_is_bos, self.counts[1], self.continuation[1]))
+            else:
+                out.append(self._adjusted(k))
+        return out
+
+    def _adjusted(self, k: int) -> ArrayFile:
+        path = self.folder / f"adjusted{k}"
+        if path.exists():
+            return ArrayFile(path, np.int64)
+        out = ArrayWriter(path, np.int64)
+        for start, counts in self.counts[k].windows(self.budget.window_items):
+            continuation = self.continuation[k].read(start, start + counts.size)
+            raw = np.arange(start, start + counts.size) >= self.bos_start[k]   # <s>-initial ids come last
+            out.append(np.where(raw, counts, continuation))
+        return out.close()
+
+    # ------------------------------------------------------------ persistence
+
+    @classmethod
+    def from_state(cls, state: dict, order: int, vocab_size: int, budget: Budget,
+                   parent: str | None = None) -> "OnDiskCounts":
+        """The counts of a checkpoint (:meth:`state_dict`), scored in bounded memory.
+
+        Arrays memory-mapped from the checkpoint are read where they lie (:meth:`file_of`); nothing
+        is loaded whole. Only what scoring needs is rebuilt: keys, counts and the unigram total.
+        """
+        self = cls(order, vocab_size, budget, parent)
+        self.keys[1] = np.arange(self.base, dtype=np.int64)
+        self.counts[1] = np.asarray(state["counts.1"], dtype=np.int64)
+        for k in range(2, order + 1):
+            self.keys[k] = SortedKeys.of(self.file_of(state[f"keys.{k}"], f"keys{k}"), budget.window_items)
+            self.counts[k] = self.file_of(state[f"counts.{k}"], f"counts{k}")
+        self._derive_totals()
+        return self
+
+    def file_of(self, array: np.ndarray, name: str) -> ArrayFile:
+        """An :class:`ArrayFile` of a checkpoint's 1-D array: the file region of a memory map, else a copy in the folder."""
+        if isinstance(array, np.memmap) and array.ndim == 1 and array.flags.c_contiguous:
+            return ArrayFile.borrowed(array)
+        return write_array(self.folder / name, np.ascontiguousarray(array))
+
+    def state_dict(self) -> dict:
+        """The state of :meth:`NGramCounts.state_dict` with the files themselves (saving streams them window by window)."""
+        state = {"counts.1": self.counts[1]}
+        for k in range(2, self.order + 1):
+            state[f"keys.{k}"], state[f"counts.{k}"] = self.keys[k], self.counts[k]
+        return state
+
+    def drop_fit_files(self) -> None:
+        """Delete what only fitting needs (suffix ids, continuation and adjusted counts); scoring keeps the rest."""
+        for k in range(2, self.order + 1):
+            for f in (self.suffix[k], self.continuation[k] if k < self.order else None):
+                if isinstance(f, ArrayFile):
+                    f.remove()
+            (self.folder / f"adjusted{k}").unlink(missing_ok=True)
+        self.suffix = [None] * (self.order + 1)
+        self.continuation = [None] * (self.order + 1)
+
+    def disk_bytes(self) -> int:
+        """Bytes of the files in the folder now."""
+        return sum(f.stat().st_size for f in self.folder.iterdir() if f.is_file())
+
+    def remove(self) -> None:
+        """Delete the folder now."""
+        self._cleanup()
+
+
+def sorted_unique(keys: np.ndarray, want_inverse: bool) -> tuple:
+    """(unique keys, counts, index of a first occurrence of each, inverse or None), as np.unique."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    new = np.empty(ordered.size, dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    uniq = ordered[starts]
+    del ordered
+    counts = np.diff(np.append(starts, keys.size))
+    inverse = None
+    if want_inverse:
+        inverse = np.empty(keys.size, dtype=np.int64)
+        rank = np.cumsum(new)
+        rank -= 1
+        inverse[order] = rank
+    return uniq, counts, order[starts], inverse
+
+
+def _spill(path: Path, values: np.ndarray) -> ArrayFile:
+    out = ArrayWriter(path, values.dtype)
+    out.append(values)
+    return out.close()
+
+
+def _append_zeros(out: ArrayWriter, n: int, window_items: int) -> None:
+    while n > 0:
+        step = min(n, window_items)
+        out.append(np.zeros(step, dtype=np.int64))
+        n -= step
+
+
+__all__ = ["OnDiskCounts", "SortedKeys", "sorted_unique"]

@@ -1,0 +1,117 @@
+"""Comparing several runs: one table, merged only where the runs scored identical targets.
+
+Two runs are comparable when their valid and test splits have the same fingerprints (sha256 of the
+token ids, recorded in config.json): same text, same tokenization, same vocabulary. Such runs are
+merged into one group and compared with the paired bootstrap, exactly as models of one run are.
+Runs over different data are refused unless explicitly allowed; then each set of identical data is
+its own group, and only tokenization-independent columns (bits per byte, on the same text) can be
+read across groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import LmbenchError
+from .result import RunResult, load_run
+from ..analysis.summary import Targets, intervals_and_pairs
+
+HELD_OUT = ("valid", "test")
+DEFAULTS = {"n_nan": 0, "tuned_on_valid": False, "bits_per_byte": np.nan, "seed": 0}
+
+
+@dataclass
+class ComparedRuns:
+    """The merged table (with ``run`` and ``group`` columns) and the pairwise comparisons per group."""
+
+    table: pd.DataFrame
+    compare: pd.DataFrame
+    n_groups: int
+
+
+def fingerprint(run: RunResult) -> tuple:
+    prints = run.split_fingerprints
+    return tuple(prints.get(split) for split in HELD_OUT)
+
+
+def group_runs(runs: list[RunResult], allow_different_data: bool) -> list[list[RunResult]]:
+    """Runs grouped by identical held-out data; different data is an error unless allowed."""
+    groups: dict[tuple, list[RunResult]] = {}
+    for run in runs:
+        groups.setdefault(fingerprint(run), []).append(run)
+    if len(groups) > 1 and not allow_different_data:
+        first, other = runs[0], next(r for r in runs if fingerprint(r) != fingerprint(runs[0]))
+        split = next(s for s, a, b in zip(HELD_OUT, fingerprint(first), fingerprint(other)) if a != b)
+        raise LmbenchError(f"{first.out_dir} and {other.out_dir} scored different {split} data (fingerprints "
+                           f"{str(fingerprint(first)[HELD_OUT.index(split)])[:12]} vs "
+                           f"{str(fingerprint(other)[HELD_OUT.index(split)])[:12]}: other text, tokenizer or "
+                           f"vocabulary); pass --allow-different-data to list them in separate groups")
+    return list(groups.values())
+
+
+def run_names(runs: list[RunResult]) -> dict[Path, str]:
+    """A short distinct name per run: its directory name, made unique if needed."""
+    names, seen = {}, {}
+    for run in runs:
+        base = run.out_dir.resolve().name
+        seen[base] = seen.get(base, 0) + 1
+        names[run.out_dir] = base if seen[base] == 1 else f"{base}#{seen[base]}"
+    return names
+
+
+def labelled_rows(runs: list[RunResult], names: dict) -> pd.DataFrame:
+    """Every run's rows; a model label is prefixed by its run's name where two runs share it."""
+    frames = []
+    for run in runs:
+        frame = run.table.copy()
+        for column, value in DEFAULTS.items():
+            if column not in frame:
+                frame[column] = value
+        frames.append(frame.assign(run=names[run.out_dir], source_model=frame["model"]))
+    table = pd.concat(frames, ignore_index=True)
+    counts = table.drop_duplicates(["run", "source_model"])["source_model"].value_counts()
+    shared = table["source_model"].map(counts) > 1
+    table["model"] = np.where(shared, table["run"] + "/" + table["source_model"], table["source_model"])
+    return table
+
+
+def group_scores(runs: list[RunResult], table: pd.DataFrame, names: dict) -> tuple[dict, dict]:
+    """Per-token scores of every model that saved them, and the shared targets of the group."""
+    scores, targets = {}, {}
+    for run in runs:
+        for _, row in table[table["run"] == names[run.out_dir]].drop_duplicates("model").iterrows():
+            if not run.config["models"].get(row["source_model"], {}).get("scores"):
+                continue
+            for split in HELD_OUT:
+                saved = run.scores(row["source_model"], split)
+                scores[(row["model"], split)] = saved.logprobs
+                targets.setdefault(split, Targets(saved.ids, saved.line_offsets))
+    return scores, targets
+
+
+def compare_runs(paths: list, *, allow_different_data: bool = False, n_resamples: int = 1000,
+                 seed: int = 0) -> ComparedRuns:
+    """One table of several runs, with paired bootstrap comparisons inside each group of identical data.
+
+    Args:
+        paths: run directories.
+        allow_different_data: put runs over different data in separate groups instead of refusing.
+        n_resamples: bootstrap resamples (0: none).
+        seed: bootstrap seed.
+    """
+    if not paths:
+        raise LmbenchError("give at least one run directory, e.g. lmbench compare results/a results/b")
+    runs = [load_run(p) for p in paths]
+    names = run_names(runs)
+    tables, pairs = [], []
+    for number, group in enumerate(group_runs(runs, allow_different_data), start=1):
+        table = labelled_rows(group, names)
+        scores, targets = group_scores(group, table, names)
+        table, compare = intervals_and_pairs(table, scores, targets, n_resamples, seed)
+        tables.append(table.assign(group=number))
+        pairs.append(compare.assign(group=number))
+    return ComparedRuns(pd.concat(tables, ignore_index=True), pd.concat(pairs, ignore_index=True), len(tables))

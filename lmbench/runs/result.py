@@ -1,0 +1,186 @@
+"""A run directory as a Python object: its table, per-token scores, analysis tables and models.
+
+``lmbench.run(...)`` returns a :class:`RunResult` and ``lmbench.load_run(DIR)`` opens one written
+earlier; the CLI's ``generate``, ``export``, ``score`` and ``compare`` read runs through it too.
+Everything is read lazily and checked: a missing, corrupt or foreign ``config.json`` is a one-line
+error, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from ..errors import LmbenchError, unknown_name_error
+
+
+class RunResult:
+    """The results of one run, read from its directory.
+
+    Args:
+        out_dir: the directory ``lmbench run`` wrote.
+
+    Attributes:
+        out_dir: that directory.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.out_dir)!r}, models={self.models}, status={self.status!r})"
+
+    # ------------------------------------------------------------ what the run recorded
+
+    @cached_property
+    def config(self) -> dict:
+        """config.json: options, versions, data fingerprints, each model's parameters and files."""
+        path = self.out_dir / "config.json"
+        if not self.out_dir.is_dir():
+            raise LmbenchError(f"no lmbench run at {self.out_dir} (not a directory); pass the directory `lmbench run` wrote")
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LmbenchError(f"no lmbench run at {self.out_dir} (config.json not found); "
+                               f"pass the directory `lmbench run` wrote") from None
+        except (OSError, ValueError):
+            raise LmbenchError(f"{path} is not valid JSON; is this an lmbench run directory?") from None
+        _check_config(config, path)
+        return config
+
+    @property
+    def status(self) -> str:
+        return self.config.get("status", "unknown")
+
+    @property
+    def models(self) -> list[str]:
+        """Labels of the run's models, in run order."""
+        return list(self.config["models"])
+
+    @property
+    def failures(self) -> dict:
+        """label -> error message of every model that failed."""
+        return {m: i.get("error", "") for m, i in self.config["models"].items() if i.get("status") == "failed"}
+
+    @property
+    def table(self):
+        """perplexity.csv as a pandas DataFrame (empty if no model finished)."""
+        import pandas as pd
+
+        from .table import COLUMNS
+
+        path = self.out_dir / "perplexity.csv"
+        if not path.exists():
+            return pd.DataFrame(columns=COLUMNS)
+        return _read_csv(path)
+
+    @property
+    def compare(self):
+        """compare.csv (every pair of models per split), or None if the run has none."""
+        return self._optional_csv("compare.csv")
+
+    @property
+    def buckets(self):
+        """buckets.csv (perplexity by training frequency of the target), or None."""
+        return self._optional_csv("buckets.csv")
+
+    @property
+    def seeds(self):
+        """seeds.csv (mean and spread across seeds), or None."""
+        return self._optional_csv("seeds.csv")
+
+    @property
+    def sweep(self):
+        """sweep.csv of a data-size sweep (model, family, fraction, train_tokens, split, perplexity, ...), or None."""
+        return self._optional_csv("sweep.csv")
+
+    def _optional_csv(self, name: str):
+        path = self.out_dir / name
+        return _read_csv(path) if path.exists() else None
+
+    @cached_property
+    def tokenizer(self):
+        """The run's tokenizer (same tokenization and normalization as its models saw)."""
+        from ..data.tokenizers import Tokenizer
+
+        try:
+            return Tokenizer(**self.config["data"]["tokenizer"])
+        except (KeyError, TypeError):
+            raise LmbenchError(f"{self.out_dir}/config.json does not describe a tokenizer; "
+                               f"is this an lmbench run directory?") from None
+
+    @property
+    def split_fingerprints(self) -> dict:
+        """split -> sha256 of its token ids: runs whose fingerprints agree scored identical targets."""
+        return {name: info.get("sha256") for name, info in self.config["data"].get("splits", {}).items()}
+
+    # ------------------------------------------------------------ per-token scores and models
+
+    def scores(self, model: str, split: str = "test"):
+        """Per-token log-probabilities of a model on a held-out split.
+
+        Returns:
+            :class:`lmbench.scoring.tokens.TokenScores` with ``logprobs`` (float64, N), ``ids`` (N)
+            and ``line_offsets`` (L+1); ``-scores.logprobs.sum()`` equals the table's ``nll_nats``.
+        """
+        from ..scoring.tokens import SCORES_DIR, read_scores
+
+        info = self._model_info(model)
+        if not info.get("scores"):
+            raise LmbenchError(f"{model} of {self.out_dir} has no saved scores (run without --no-save-scores)")
+        return read_scores(self.out_dir / SCORES_DIR, Path(info["scores"]).name, split)
+
+    def model(self, name: str):
+        """Load a saved model of the run, ready for ``score_text``, ``generate`` and ``logprobs``."""
+        from ..models.registry import load_model
+
+        info = self._model_info(name)
+        if not info.get("checkpoint"):
+            raise LmbenchError(f"{name} of {self.out_dir} has no saved model (runs made with --no-save-models "
+                               f"keep none, and failed models have none)")
+        model = load_model(self.out_dir / info["checkpoint"])
+        model.label = name
+        model.tokenizer_ = self.tokenizer
+        needs = model.requires()
+        if needs:  # e.g. a mixture: load the models it is built from
+            labels = info.get("requires") or needs
+            model.attach({need: self.model(label) for need, label in zip(needs, labels)})
+        return model
+
+    def load(self, name: str):
+        """Alias of :meth:`model` (used by the CLI commands)."""
+        return self.model(name)
+
+    def _model_info(self, name: str) -> dict:
+        models = self.config["models"]
+        if name not in models:
+            raise unknown_name_error(f"model of the run {self.out_dir}", name, list(models) or ["(none)"])
+        return models[name]
+
+
+def _check_config(config, path: Path) -> None:
+    """A config.json must be an object with the keys lmbench writes."""
+    if not isinstance(config, dict) or "lmbench_version" not in config:
+        raise LmbenchError(f"{path} was not written by lmbench; pass a directory made by `lmbench run`")
+    if not isinstance(config.get("models"), dict) or not isinstance(config.get("data"), dict):
+        raise LmbenchError(f"{path} is damaged (no models or data section); re-run the benchmark")
+    for label, info in config["models"].items():
+        if not isinstance(info, dict):
+            raise LmbenchError(f"{path} is damaged (model {label!r} is not described); re-run the benchmark")
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=["", "nan", "NaN"])
+    except (OSError, ValueError) as exc:
+        raise LmbenchError(f"cannot read {path} ({exc}); it is damaged") from None
+
+
+def load_run(path: str | Path) -> RunResult:
+    """Open a run directory written by ``lmbench run`` (see :class:`RunResult`)."""
+    result = RunResult(path)
+    result.config  # noqa: B018  (validate now: a wrong path fails here, not later)
+    return result

@@ -1,0 +1,667 @@
+"""The benchmark runner: one dataset, many models, identical targets, one results table.
+
+Every model of a run is fitted on the same training ids and scored on exactly the same valid and
+test ids, built once from one vocabulary. Rows are written as each model finishes, with each
+model's per-token scores; when all models are done, the analysis (bootstrap intervals, pairwise
+comparisons, frequency buckets, seeds, report) is computed from those scores.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import re
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..data.corpora import DEFAULT_FRACTIONS, load_corpus
+from ..data.dataset import Dataset, build_dataset
+from ..models.neural.distributed import RankError, World, from_main, process_group
+from ..errors import LmbenchError, unknown_name_error
+from ..models.base import LanguageModel, eval_result
+from ..models.registry import ModelSpec, accepted_params, resolve
+from .table import ResultsTable, format_table
+from .rundir import OutputDir
+from .result import RunResult
+from ..models.neural.seeding import seed_everything
+from ..files import atomic_write_json, atomic_write_text
+
+EVAL_SPLITS = ("valid", "test")
+MAX_SEED = 2**32 - 1
+#: file stems longer than this are cut and made unique with a hash (file systems allow 255 bytes).
+MAX_STEM = 80
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; written to config.json.
+
+    Args:
+        models: model labels (registry names, or custom labels defined in ``params``).
+        corpus: corpus name, ``nltk:...`` id, file or directory.
+        tokenizer: "word", "char" or "bpe" (subwords learned from the training split); None: the corpus default.
+        bpe_vocab_size: subwords BPE learns with tokenizer "bpe" (None: 8000); the run's V is those
+            occurring in train plus ``<unk>`` and end of line (at most bpe_vocab_size + 2).
+        normalize: "none", "lower" or "d2l"; None: the corpus default.
+        min_freq: minimum training count for the vocabulary.
+        max_vocab: vocabulary cap (``<unk>`` and end of line included).
+        split: train/valid/test fractions for corpora that are one text; None: 0.8/0.1/0.1. Refused
+            for corpora that come split.
+        encoding: text encoding of files.
+        out: output directory; None: ``results/<corpus>-<timestamp>``.
+        overwrite: replace an earlier run in ``out`` once this one completes.
+        seed: the seed set before fitting each model.
+        seeds: fit every stochastic (neural) model once per seed; rows are labelled ``MODEL@seedS``
+            and seeds.csv gives mean and standard deviation. None: ``[seed]``.
+        params: per-label parameter overrides ({label: {param: value}}).
+        shared_params: values given to every model that accepts the parameter (e.g. epochs).
+        save_models: save each fitted model under ``out/models/``.
+        save_scores: save per-token log-probabilities under ``out/scores/``.
+        bootstrap: resamples of the paired bootstrap over lines (0: no intervals or comparisons).
+        fractions: a data-size sweep: fit every model on the first fraction of the training lines for
+            each fraction (labels ``MODEL@FRACTION``), all scored on the same valid and test tokens
+            with the vocabulary of the whole training split; writes sweep.csv and sweep.png.
+    """
+
+    models: list[str]
+    corpus: str = "timemachine"
+    tokenizer: str | None = None
+    normalize: str | None = None
+    bpe_vocab_size: int | None = None
+    min_freq: int = 1
+    max_vocab: int | None = None
+    split: tuple | None = None
+    encoding: str = "utf-8"
+    out: str | None = None
+    overwrite: bool = False
+    seed: int = 0
+    seeds: list[int] | None = None
+    fractions: list[float] | None = None
+    params: dict = field(default_factory=dict)
+    shared_params: dict = field(default_factory=dict)
+    save_models: bool = True
+    save_scores: bool = True
+    bootstrap: int = 1000
+
+
+@dataclass(frozen=True)
+class Job:
+    """One fit of a run: the label in the table, the model it instantiates, its seed and training data.
+
+    ``fraction`` < 1 fits on the first lines of the training split only (data-size sweeps); the
+    vocabulary and the scored targets stay those of the whole run.
+    """
+
+    label: str
+    base_label: str
+    spec: ModelSpec
+    seed: int
+    fraction: float = 1.0
+    requires: tuple = ()
+
+
+# ---------------------------------------------------------------- checking a configuration
+
+
+def check_config(config: RunConfig) -> None:
+    """Raise a one-line error for option values no run can use (before any data is read)."""
+    if not config.models:
+        raise LmbenchError("no models given; e.g. --models bigram,trigram-add1")
+    if len(set(config.models)) != len(config.models):
+        raise LmbenchError(f"a model is listed twice in {','.join(config.models)}; list each once")
+    for seed in [config.seed] + list(config.seeds or []):
+        check_seed(seed)
+    if config.seeds is not None and (not config.seeds or len(set(config.seeds)) != len(config.seeds)):
+        raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
+    if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
+        raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
+    if config.bpe_vocab_size is not None and config.tokenizer != "bpe":
+        raise LmbenchError("--bpe-vocab-size applies to --tokenizer bpe only; add --tokenizer bpe or drop it")
+    if config.split is not None:
+        from ..data.corpora import check_fractions
+
+        check_fractions(tuple(config.split))
+    if config.fractions is not None:
+        fractions = list(config.fractions)
+        if not fractions or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1
+                                for f in fractions) or len(set(fractions)) != len(fractions):
+            raise LmbenchError(f"--fractions needs distinct numbers in (0, 1], e.g. 0.01,0.1,1; got {fractions}")
+    for label in config.params:
+        if label not in config.models:
+            raise unknown_name_error("model label in --set or [models.*]", label, config.models,
+                                     hint="parameters must name a model of --models")
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise LmbenchError(f"seeds must be whole numbers in 0..{MAX_SEED}, got {seed!r}")
+
+
+def model_specs(config: RunConfig) -> list[ModelSpec]:
+    """Resolve labels and overrides, and check every model's parameters, before any data is read.
+
+    Models built from other models of the run (mixtures) come after what they require.
+    """
+    check_config(config)
+    return dependency_order(resolve_specs(config))
+
+
+def resolve_specs(config: RunConfig) -> list[ModelSpec]:
+    specs = []
+    for label in config.models:
+        spec = resolve(label, config.params.get(label))
+        shared = {k: v for k, v in config.shared_params.items()
+                  if k in accepted_params(spec.cls) and k not in (config.params.get(label) or {})}
+        spec = ModelSpec(spec.label, spec.cls, {**spec.params, **shared})
+        try:
+            spec.build().check_params()
+        except LmbenchError as exc:
+            raise LmbenchError(f"{label}: {exc}") from None
+        specs.append(spec)
+    return specs
+
+
+def dependency_order(specs: list[ModelSpec]) -> list[ModelSpec]:
+    """Specs ordered so that every model comes after the models it requires (stable otherwise)."""
+    by_label = {s.label: s for s in specs}
+    for spec in specs:
+        for need in spec.build().requires():
+            if need not in by_label:
+                raise LmbenchError(f"{spec.label} is built from {need!r}, which is not in --models; add it, "
+                                   f"e.g. --models {need},{spec.label}")
+    ordered, placed = [], set()
+    while len(ordered) < len(specs):
+        ready = [s for s in specs if s.label not in placed and set(s.build().requires()) <= placed]
+        if not ready:
+            raise LmbenchError(f"models require each other in a cycle: {', '.join(s.label for s in specs if s.label not in placed)}")
+        ordered += ready
+        placed |= {s.label for s in ready}
+    return ordered
+
+
+def expand_jobs(specs: list[ModelSpec], config: RunConfig) -> list[Job]:
+    """One job per model, per training fraction (sweeps) and per seed for stochastic models.
+
+    Labels get ``@<fraction>`` in a sweep and ``@seed<S>`` with several seeds; a model built from
+    others (a mixture) uses the fits of the same fraction and seed.
+    """
+    seeds = list(config.seeds) if config.seeds else [config.seed]
+    fractions = list(config.fractions) if config.fractions else [1.0]
+    seeded: set[str] = set()
+    jobs = []
+    for spec in specs:
+        requires = tuple(spec.build().requires())
+        per_seed = len(seeds) > 1 and (spec.cls.stochastic or bool(seeded & set(requires)))
+        if per_seed:
+            seeded.add(spec.label)
+        for fraction in fractions:
+            for seed in seeds if per_seed else seeds[:1]:
+                def tag(label, s=seed):
+                    return label + _suffix(config, fraction, s if label in seeded else None)
+                jobs.append(Job(tag(spec.label), spec.label, spec, seed, fraction, tuple(tag(r) for r in requires)))
+    return jobs
+
+
+def _suffix(config: RunConfig, fraction: float, seed: int | None) -> str:
+    return (f"@{fraction:g}" if config.fractions else "") + (f"@seed{seed}" if seed is not None else "")
+
+
+def load_dataset(config: RunConfig) -> Dataset:
+    """Read, tokenize and encode the corpus once for all models."""
+    from ..data.tokenizers import Tokenizer
+
+    raw = load_corpus(config.corpus, config.split or DEFAULT_FRACTIONS, config.encoding)
+    if config.split is not None and getattr(raw, "presplit", False):
+        raise LmbenchError(f"--split applies to a corpus that is one text, but {config.corpus} comes with its own "
+                           f"train/valid/test files; drop --split")
+    tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize,
+                          vocab_size=config.bpe_vocab_size)
+    return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab, consume=True)
+
+
+def check_split_sizes(dataset: Dataset, specs: list[ModelSpec]) -> None:
+    """Every split needs real tokens; training must be long enough for every model."""
+    for name, ids in dataset.splits.items():
+        if not (ids != dataset.vocab.eos_id).any():
+            raise LmbenchError(f"the {name} split of {dataset.name} has no tokens besides line ends; "
+                               f"use a longer corpus or other --split fractions")
+    n_train = dataset.splits["train"].size
+    for spec in specs:
+        need = spec.build().min_train_tokens()
+        if n_train < need:
+            raise LmbenchError(f"the train split has {n_train} tokens, too few for {spec.label} (needs {need}); "
+                               f"use a longer corpus or smaller model settings")
+
+
+def default_out_dir(dataset_name: str) -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path("results") / f"{dataset_name}-{stamp}"
+    n = 2
+    while out.exists():
+        out, n = Path("results") / f"{dataset_name}-{stamp}-{n}", n + 1
+    return out
+
+
+def versions() -> dict:
+    """Versions of Python and the libraries, read from package metadata (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"lmbench": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for package in ("numpy", "torch", "nltk", "pandas", "scipy"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def machine() -> dict:
+    """The CPU this run used (neural models add their device in their own ``environment``)."""
+    from ..models.neural.devices import cpu_model
+
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "hostname": platform.node()}
+
+
+def file_stems(labels: list[str]) -> dict[str, str]:
+    """A distinct, safe file name stem for every label (``g/1`` and ``g_1`` must not share files)."""
+    import hashlib
+
+    stems, taken = {}, set()
+    for label in labels:
+        stem = re.sub(r"[^\w.+@-]", "_", label).lstrip(".") or "model"
+        if len(stem) > MAX_STEM or stem.lower() in taken:
+            stem = f"{stem[:MAX_STEM - 9]}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+        stems[label] = stem
+        taken.add(stem.lower())
+    return stems
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Run:
+    """One benchmark run writing into one directory."""
+
+    def __init__(self, config: RunConfig, echo=print, world: World = World()):
+        self.started = _dt.datetime.now()
+        self.config = config
+        self.echo = echo
+        self.world = world
+        self.specs = model_specs(config)
+        self.jobs = expand_jobs(self.specs, config)
+        self.dataset = load_dataset(config)
+        check_split_sizes(self.dataset, self.specs)
+        self.output = OutputDir(config.out or default_out_dir(self.dataset.name), config.overwrite)
+        self.out = self.output.claim()
+        self.stems = file_stems([job.label for job in self.jobs])
+        self.table = ResultsTable(self.out / "perplexity.csv")
+        self.models_info = {job.label: {"class": job.spec.cls.__name__, "model": job.base_label, "seed": job.seed,
+                                        "fraction": job.fraction, "requires": list(job.requires),
+                                        "params": _resolved_params(job.spec), "status": "pending"}
+                            for job in self.jobs}
+        self.scores: dict = {}
+        self.curves: dict = {}
+        self.needed = {label for job in self.jobs for label in job.requires}
+        self.fitted: dict = {}
+        self.versions = versions()
+        self.status = "running"
+
+    def execute(self) -> RunResult:
+        """Fit and score every model (a failing model is reported, the others go on), then analyse."""
+        try:
+            self._write_config()
+            self._describe_data()
+            self._save_targets()
+            for job in self.jobs:
+                self._run_one(job)
+            self.status = "failed" if self.failures() else "complete"
+        except KeyboardInterrupt:
+            self.status = "interrupted"
+            raise
+        except (OSError, LmbenchError) as exc:  # writing results failed (disk full, folder removed, ...)
+            self.status = "failed"
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise LmbenchError(f"cannot write results in {self.out} ({reason}); free some space or choose "
+                               f"another --out; finished rows are kept") from None
+        finally:
+            self._finalize()
+        return RunResult(self.out)
+
+    def _finalize(self) -> None:
+        """Analysis, figures and the final config.json, as far as the disk allows; then release the directory."""
+        try:
+            if self.table.rows:
+                self._analyse()
+            self._write_config()
+        except (OSError, LmbenchError) as exc:
+            self.echo(f"lmbench: warning: could not finish writing {self.out} ({exc})")
+        finally:
+            self.out = self.output.finish(self.status == "complete")
+
+    def failures(self) -> dict:
+        return {label: info["error"] for label, info in self.models_info.items() if info["status"] == "failed"}
+
+    def _run_one(self, job: Job) -> None:
+        info = self.models_info[job.label]
+        self.echo(f"[{job.label}] fitting ...")
+        try:
+            rows, model, logprobs = self._fit_and_score(job)
+        except Exception as exc:  # one model's failure must not lose the others
+            if self.world.distributed and not isinstance(exc, LmbenchError) and job.spec.build().trains_collectively:
+                raise  # the other ranks may be waiting inside this fit's collectives: end the whole launch
+            message = str(exc) if isinstance(exc, LmbenchError) else f"{type(exc).__name__}: {exc}"
+            info.update(status="failed", error=message,
+                        traceback=None if isinstance(exc, LmbenchError) else traceback.format_exc())
+            self.echo(f"[{job.label}] FAILED: {message}")
+            self._write_config()
+            return
+        self.table.add(rows)
+        if job.label in self.needed:
+            self.fitted[job.label] = model
+        info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params,
+                    environment=model.environment(), valid_use=model.valid_use())
+        self._save_outputs(job.label, model, logprobs)
+        self._write_config()
+        summary = ", ".join(f"{r['split']} ppl {_ppl_text(r)}" for r in rows)
+        self.echo(f"[{job.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
+
+    def _save_outputs(self, label: str, model: LanguageModel, logprobs: dict) -> None:
+        """Scores, learning curve and checkpoint; each is listed in config.json only once written."""
+        from ..scoring.tokens import SCORES_DIR, save_model_scores
+
+        info, stem = self.models_info[label], self.stems[label]
+        self.scores.update({(label, split): lp for split, lp in logprobs.items()})
+        if self.config.save_scores:
+            save_model_scores(self.out / SCORES_DIR / f"{stem}.npz", logprobs)
+            info["scores"] = f"{SCORES_DIR}/{stem}.npz"
+        curve = model.training_curve()
+        if curve:
+            (self.out / "curves").mkdir(exist_ok=True)
+            frame = pd.DataFrame(curve)
+            atomic_write_text(self.out / "curves" / f"{stem}.csv", frame.to_csv(index=False))
+            self.curves[label] = frame
+            info["curve"] = f"curves/{stem}.csv"
+        if self.config.save_models:
+            (self.out / "models").mkdir(exist_ok=True)
+            model.save(self.out / "models" / f"{stem}.pt")
+            info["checkpoint"] = f"models/{stem}.pt"
+
+    def _fit_and_score(self, job: Job) -> tuple[list[dict], LanguageModel, dict]:
+        seed_everything(job.seed)
+        model = job.spec.build()
+        model.label = job.label
+        splits = self.dataset.splits
+        start = time.perf_counter()
+        model.attach(self._peers(job))
+        model.fit(self._train_ids(job), splits["valid"], vocab=self.dataset.vocab)
+        fit_seconds = time.perf_counter() - start
+        model.tokenizer_ = self.dataset.tokenizer
+        rows, logprobs = [], {}
+        for split in EVAL_SPLITS:
+            row, logprobs[split] = self._score(job, model, split, fit_seconds)
+            rows.append(row)
+        return rows, model, logprobs
+
+    def _peers(self, job: Job) -> dict:
+        """The fitted models ``job`` is built from (those that finished)."""
+        return {need: self.fitted[label] for need, label in zip(job.spec.build().requires(), job.requires)
+                if label in self.fitted}
+
+    def _train_ids(self, job: Job) -> np.ndarray:
+        return training_ids(self.dataset, job.fraction)
+
+    def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
+        start = time.perf_counter()
+        logprobs = np.asarray(model.logprobs(self.dataset.splits[split]), dtype=np.float64)
+        seconds = time.perf_counter() - start
+        stats = self.dataset.stats[split]
+        if logprobs.shape != (stats.n_tokens,):
+            raise RuntimeError(f"{job.label} scored {logprobs.size} tokens of {split}, expected {stats.n_tokens}")
+        result = eval_result(logprobs)
+        extras = model.split_extras(self.dataset.splits[split])
+        if extras:
+            self.models_info[job.label].setdefault("extras", {})[split] = extras
+        scores = result.as_dict()
+        scores["bits_per_byte"] = result.nll_nats / (math.log(2) * stats.n_bytes)
+        if not model.comparable:
+            scores.update(nll_nats=math.nan, cross_entropy_nats=math.nan, bits_per_token=math.nan,
+                          bits_per_byte=math.nan, perplexity=math.nan)
+        if result.n_nan:
+            self.echo(f"lmbench: warning: {job.label} gave {result.n_nan} {split} token(s) a NaN log-probability "
+                      f"(a numerical failure, not a zero probability); its {split} perplexity is NaN")
+        row = {"model": job.label, "split": split, **scores, "vocab_size": len(self.dataset.vocab),
+               "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
+               "comparable": model.comparable, "tuned_on_valid": split == "valid" and bool(model.valid_use()),
+               "seed": job.seed, "family": model.family, "train_tokens": int(self._train_ids(job).size),
+               "note": _join(_note(model), _extras_note(extras)), "data_sha256": stats.sha256[:16]}
+        return row, logprobs
+
+    # ------------------------------------------------------------ analysis after the models
+
+    def _targets(self) -> dict:
+        from ..scoring.lines import line_offsets
+        from ..analysis.summary import Targets
+
+        eos = self.dataset.vocab.eos_id
+        return {split: Targets(self.dataset.splits[split], line_offsets(self.dataset.splits[split], eos))
+                for split in EVAL_SPLITS}
+
+    def _train_counts(self) -> np.ndarray:
+        from ..analysis.buckets import train_counts
+
+        return train_counts(self.dataset.splits["train"], len(self.dataset.vocab))
+
+    def _save_targets(self) -> None:
+        from ..scoring.tokens import SCORES_DIR, save_targets
+
+        if not self.config.save_scores:
+            return
+        (self.out / SCORES_DIR).mkdir(exist_ok=True)
+        targets = self._targets()
+        save_targets(self.out / SCORES_DIR, {s: t.ids for s, t in targets.items()},
+                     {s: t.line_offsets for s, t in targets.items()}, self._train_counts())
+
+    def _analyse(self) -> None:
+        """Intervals, comparisons, buckets, seeds, figures and the report, from the per-token scores."""
+        from ..analysis import summary
+        from ..report.markdown import write_report
+        from ..report.plots import buckets_plot, curves_plot, perplexity_plot
+
+        targets, frame = self._targets(), self.table.frame()
+        frame, compare = summary.intervals_and_pairs(frame, self.scores, targets, self.config.bootstrap,
+                                                     self.config.seed)
+        self.table.replace(frame)
+        buckets = summary.buckets(frame, self.scores, targets, self._train_counts(), self.dataset.vocab.unk_id)
+        seeds = summary.seed_summary(frame, self._seed_groups(set(frame["model"])))
+        tables = {"compare.csv": compare, "buckets.csv": buckets, "seeds.csv": seeds,
+                  "sweep.csv": self._sweep(frame)}
+        for name, table in tables.items():
+            if len(table):
+                atomic_write_text(self.out / name, table.to_csv(index=False))
+        name = self.dataset.name
+        perplexity_plot(frame, self.out / "perplexity.png", f"{name}: held-out perplexity (95% bootstrap intervals)")
+        if len(buckets):
+            buckets_plot(buckets, self.out / "buckets.png", f"{name}: perplexity by training frequency of the target")
+        if self.curves:
+            curves_plot(self.curves, self.out / "curves.png", f"{name}: learning curves",
+                        references=self._reference_lines(frame))
+        write_report(self.out, self._config_dict(), frame, compare, buckets, seeds)
+
+    def _seed_groups(self, finished: set) -> dict:
+        """Model (and fraction, in a sweep) -> labels of its finished per-seed fits, where there are several."""
+        groups: dict = {}
+        for job in self.jobs:
+            if job.label in finished:
+                name = job.base_label + (f"@{job.fraction:g}" if self.config.fractions else "")
+                groups.setdefault(name, []).append(job.label)
+        return {name: labels for name, labels in groups.items() if len(labels) > 1}
+
+    def _sweep(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """sweep.csv, sweep.png and the crossover sentences of a data-size sweep (empty otherwise)."""
+        from ..analysis.sweep import crossovers, describe_crossovers, sweep_table
+        from ..report.plots import sweep_plot
+
+        if not self.config.fractions:
+            return pd.DataFrame()
+        sweep = sweep_table(frame, {j.label: j.base_label for j in self.jobs}, {j.label: j.fraction for j in self.jobs})
+        sweep_plot(sweep, self.out / "sweep.png", f"{self.dataset.name}: test perplexity by training size")
+        self.sweep_notes = describe_crossovers(crossovers(sweep))
+        for line in self.sweep_notes:
+            self.echo(line)
+        return sweep
+
+    def _reference_lines(self, frame: pd.DataFrame) -> dict:
+        """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot."""
+        valid = frame[(frame["split"] == "valid") & frame["comparable"].astype(bool)]
+        return {m: p for m, p in zip(valid["model"], valid["perplexity"]) if m not in self.curves}
+
+    # ------------------------------------------------------------ what the run records
+
+    def _describe_data(self) -> None:
+        d = self.dataset
+        parts = ", ".join(f"{name} {st.n_tokens:,} tokens ({st.n_oov:,} OOV)" for name, st in d.stats.items())
+        kind = d.tokenizer.kind + (f" ({d.tokenizer.vocab_size:,} BPE subwords learned from train)"
+                                   if d.tokenizer.kind == "bpe" else "")
+        self.echo(f"corpus {d.name}: {kind} tokens, normalize={d.tokenizer.normalize}, "
+                  f"vocabulary {len(d.vocab):,}; {parts}")
+        self.echo(f"writing to {self.output.target}" + (" (staged until complete)" if self.out != self.output.target
+                                                       else ""))
+
+    def _config_dict(self) -> dict:
+        return {
+            "lmbench_version": __version__,
+            "status": self.status,
+            "started": self.started.isoformat(timespec="seconds"),
+            "wall_seconds": round((_dt.datetime.now() - self.started).total_seconds(), 2),
+            "command": sys.argv,
+            "options": asdict(self.config),
+            "versions": self.versions,
+            "machine": machine(),
+            "distributed": self.world.describe(),
+            "data": self.dataset.summary(),
+            "models": self.models_info,
+            "sweep": getattr(self, "sweep_notes", None),
+        }
+
+    def _write_config(self) -> None:
+        atomic_write_json(self.out / "config.json", self._config_dict())
+
+
+def training_ids(dataset: Dataset, fraction: float) -> np.ndarray:
+    """The training split, or its first lines for a sweep job (cut at a line end)."""
+    ids = dataset.splits["train"]
+    if fraction >= 1:
+        return ids
+    ends = np.flatnonzero(ids == dataset.vocab.eos_id)
+    n_lines = max(1, round(fraction * ends.size))
+    return ids[: ends[n_lines - 1] + 1]
+
+
+def follow_run(config: RunConfig, expected: dict, world: World) -> None:
+    """What a rank other than 0 does in a data-parallel run: fit the collectively trained models with rank 0.
+
+    It builds the same data and jobs as :class:`Run` (and stops if its data differs from rank 0's,
+    ``expected``: :func:`data_fingerprints`) and, in the same order and with the same seeds, takes
+    part in the fit of every model that :attr:`~lmbench.models.base.LanguageModel.trains_collectively`;
+    it scores nothing and writes nothing. An invalid model (LmbenchError, raised alike on every rank)
+    is left to rank 0 to report; any other error ends this process, and torchrun then stops the run.
+    """
+    specs = model_specs(config)
+    dataset = load_dataset(config)
+    found = data_fingerprints(dataset)
+    if found != expected:
+        differ = ", ".join(key for key in expected if found.get(key) != expected[key])
+        raise RankError(f"rank {world.rank} built other data than rank 0 ({differ} differ); every machine must "
+                        f"read the same corpus files with the same options")
+    check_split_sizes(dataset, specs)
+    for job in expand_jobs(specs, config):
+        seed_everything(job.seed)
+        model = job.spec.build()
+        if not model.trains_collectively:
+            continue
+        model.label = job.label
+        try:
+            model.fit(training_ids(dataset, job.fraction), dataset.splits["valid"], vocab=dataset.vocab)
+        except LmbenchError:
+            continue
+
+
+def _resolved_params(spec: ModelSpec) -> dict:
+    """Every constructor parameter of the model with the value it will be built with."""
+    return spec.build().get_params()
+
+
+def _note(model: LanguageModel) -> str:
+    if not model.comparable:
+        return model.not_comparable_reason
+    parts = [f"{k}={_short(v)}" for k, v in model.fitted_summary().items()]
+    return "; ".join(parts + ([model.valid_use()] if model.valid_use() else []))
+
+
+def _extras_note(extras: dict) -> str:
+    """Scalar model-specific figures of a split as ``name=value`` (lists stay in config.json)."""
+    return "; ".join(f"{k}={_short(v)}" for k, v in extras.items() if isinstance(v, float))
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _ppl_text(row: dict) -> str:
+    if not row["comparable"]:
+        return "n/a"
+    return "inf" if math.isinf(row["perplexity"]) else f"{row['perplexity']:.2f}"
+
+
+def _start_with_followers(config: RunConfig, echo, world: World) -> Run:
+    """Rank 0 sets the run up (checks, output directory) and tells the other ranks whether it could."""
+    try:
+        run = Run(config, echo, world)
+    except BaseException:
+        from_main(None)
+        raise
+    from_main(data_fingerprints(run.dataset))
+    return run
+
+
+def data_fingerprints(dataset: Dataset) -> dict:
+    """sha256 of every split's ids and the vocabulary size: equal on every rank, or the ranks train on different data."""
+    return {"vocab_size": len(dataset.vocab), **{split: st.sha256 for split, st in dataset.stats.items()}}
+
+
+def run_benchmark(config: RunConfig, echo=print) -> RunResult | None:
+    """Validate, build the shared data, then fit and score every model (see :class:`Run`).
+
+    Under torchrun every process calls this: rank 0 runs the benchmark and returns its result, the
+    other ranks help train the neural models (:func:`follow_run`) and return None.
+    """
+    with process_group() as world:
+        if not world.is_main:
+            expected = from_main(None)
+            if expected is None:
+                raise LmbenchError("rank 0 could not start the run; it reports why")
+            return follow_run(config, expected, world)
+        run = Run(config, echo, world) if not world.distributed else _start_with_followers(config, echo, world)
+        result = run.execute()
+    if len(result.table):
+        echo("")
+        echo(format_table(result.table))
+    seeds = result.seeds
+    if seeds is not None and len(seeds):
+        echo("\nacross seeds (mean, sample standard deviation):")
+        echo(seeds[["model", "split", "n_seeds", "ppl_mean", "ppl_std", "ppl_min", "ppl_max"]]
+             .to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    return result

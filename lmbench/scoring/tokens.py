@@ -1,0 +1,104 @@
+"""Per-token scores on disk: the raw material of every analysis.
+
+A run stores, under ``DIR/scores/``:
+
+* ``targets.npz``: what was scored, once for all models: ``<split>_ids`` (int32, N) and
+  ``<split>_line_offsets`` (int64, L+1; line i is tokens offsets[i]:offsets[i+1]) for every
+  held-out split, and ``train_counts`` (int64, V: training count of every vocabulary id, for
+  frequency buckets);
+* ``<model>.npz``: one float64 array per held-out split: the natural-log probability of every
+  target token (``-inf`` for probability zero), in split order.
+
+float64 is stored as is, so ``-logprobs.sum()`` reproduces the ``nll_nats`` column bit for bit.
+Files are plain ``.npz`` (read with ``allow_pickle=False``) and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LmbenchError
+from ..files import atomic_write_bytes
+
+SCORES_DIR = "scores"
+TARGETS_FILE = "targets.npz"
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """One model's scores on one split, with the targets they score.
+
+    Attributes:
+        logprobs: float64 (N,), natural-log probability of each target token.
+        ids: int32 (N,), the target token ids (identical for every model of a run).
+        line_offsets: int64 (L+1,), line boundaries into both arrays.
+    """
+
+    logprobs: np.ndarray
+    ids: np.ndarray
+    line_offsets: np.ndarray
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.logprobs.size)
+
+    @property
+    def nll_nats(self) -> float:
+        return float(-self.logprobs.sum())
+
+    def line_nll_nats(self) -> np.ndarray:
+        """Negative log-likelihood of every line (L,)."""
+        from .lines import line_sums
+
+        return -line_sums(self.logprobs, self.line_offsets)
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays as an uncompressed .npz, atomically."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read every array of an .npz written by :func:`save_npz` (no pickles)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise LmbenchError(f"score file not found: {path}; was the run made with --no-save-scores?") from None
+    except (OSError, ValueError) as exc:
+        raise LmbenchError(f"cannot read score file {path} ({exc}); it is damaged or not an lmbench file") from None
+
+
+def save_targets(folder: Path, splits: dict[str, np.ndarray], offsets: dict[str, np.ndarray],
+                 train_counts: np.ndarray) -> None:
+    """Write ``targets.npz`` (see the module docstring)."""
+    arrays = {"train_counts": np.asarray(train_counts, dtype=np.int64)}
+    for split, ids in splits.items():
+        arrays[f"{split}_ids"] = np.asarray(ids, dtype=np.int32)
+        arrays[f"{split}_line_offsets"] = np.asarray(offsets[split], dtype=np.int64)
+    save_npz(folder / TARGETS_FILE, arrays)
+
+
+def save_model_scores(path: Path, logprobs: dict[str, np.ndarray]) -> None:
+    """Write one model's per-split log-probabilities."""
+    save_npz(path, {split: np.asarray(lp, dtype=np.float64) for split, lp in logprobs.items()})
+
+
+def read_scores(folder: Path, model_file: str, split: str) -> TokenScores:
+    """A model's :class:`TokenScores` on ``split`` from a run's scores folder."""
+    targets = load_npz(folder / TARGETS_FILE)
+    stored = load_npz(folder / model_file)
+    if split not in stored or f"{split}_ids" not in targets:
+        raise LmbenchError(f"no scores for split {split!r} in {folder / model_file}; "
+                           f"stored splits: {', '.join(sorted(stored))}")
+    scores = TokenScores(stored[split], targets[f"{split}_ids"], targets[f"{split}_line_offsets"])
+    if scores.logprobs.shape != scores.ids.shape:
+        raise LmbenchError(f"{folder / model_file} holds {scores.logprobs.size} scores for {split}, "
+                           f"but the run scored {scores.ids.size} tokens; the files do not belong together")
+    return scores
