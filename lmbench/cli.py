@@ -290,10 +290,10 @@ def _run_model_options(fn):
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, seed):
     """Continue a prefix with a saved model of a run (n-gram or neural)."""
-    from .runs.generate import generate_text
+    from .runs.result import RunResult
 
-    click.echo(generate_text(run_dir, model_name, prefix, length, temperature=temperature, top_k=top_k,
-                             greedy=greedy, seed=seed))
+    click.echo(RunResult(run_dir).generate(model_name, prefix, length, temperature=temperature, top_k=top_k,
+                                           greedy=greedy, seed=seed))
 
 
 @cli.command()
@@ -383,8 +383,7 @@ def export(run_dir, model_name, output):
     from .models.ngram.arpa import write_arpa
     from .runs.result import RunResult
 
-    model = RunResult(run_dir).model(model_name)
-    write_arpa(model, output)
+    write_arpa(RunResult(run_dir).model(model_name).model, output)
     click.echo(f"wrote {output}")
 
 

@@ -26,7 +26,8 @@ from lmbench.models.ngram.katz import Katz
 from lmbench.models.ngram.mle import MLE, AddK
 from lmbench.models.base import LanguageModel
 from lmbench.models.ngram.stupid_backoff import StupidBackoff
-from lmbench.models.registry import load_model, lookup, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import lookup, resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
 
 from tests.conftest import make_dataset, random_lines

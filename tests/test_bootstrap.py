@@ -15,7 +15,7 @@ from lmbench.analysis.bootstrap import (bootstrap_perplexity, bootstrap_scores, 
                                         resample_counts)
 from lmbench.scoring.lines import InvalidScoresError, line_offsets, line_sums
 from lmbench.errors import LmbenchError
-from lmbench.models.base import eval_result
+from lmbench.scoring.metrics import eval_result
 
 EOS = 1
 

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 
 from lmbench.errors import LmbenchError
-from lmbench.models.base import FORMAT, HEADER_MEMBER, TORCH_FORMAT
+from lmbench.models.checkpoint import FORMAT, HEADER_MEMBER, TORCH_FORMAT
 from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from lmbench.models.ngram.jelinek_mercer import JelinekMercer
 from lmbench.models.ngram.katz import Katz
 from lmbench.models.ngram.mle import MLE, AddK
 from lmbench.models.ngram.stupid_backoff import StupidBackoff
-from lmbench.models.registry import load_model, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import resolve
 
 #: one model of every n-gram family, parameters chosen so that every kind of fitted state is saved
 #: (tuned k, estimated and given discounts with tuples, EM lambdas, Katz ratios).
@@ -112,7 +113,8 @@ def test_ngram_save_and_load_never_import_torch(tmp_path, tiny_dataset):
         import numpy as np
         from lmbench.data.corpora import RawCorpus
         from lmbench.data.dataset import build_dataset
-        from lmbench.models.registry import load_model, resolve
+        from lmbench.models.checkpoint import load_model
+        from lmbench.models.registry import resolve
         from lmbench.data.tokenizers import Tokenizer
         warnings.simplefilter("ignore")
         lines = json.load(open({str(tmp_path / 'lines.json')!r}))

@@ -23,7 +23,7 @@ from lmbench.models.ngram.ondisk import Budget, OnDiskCounts, Progress, parse_me
 from lmbench.models.ngram.ondisk.arrays import SAMPLE_EVERY, ArrayFile, write_array
 from lmbench.models.ngram.ondisk.budget import BYTES_PER_CHUNK_TOKEN
 from lmbench.models.ngram.ondisk.runs import SortedRuns
-from lmbench.models.registry import load_model
+from lmbench.models.checkpoint import load_model
 
 from tests.conftest import make_dataset, random_lines, require_corpus
 
@@ -113,7 +113,7 @@ def test_on_disk_model_saves_and_reloads_with_the_same_scores(corpus, tmp_path):
 
 
 def test_a_reloaded_model_maps_its_large_arrays_and_survives_the_file_being_replaced(corpus, tmp_path, monkeypatch):
-    import lmbench.models.base as base
+    import lmbench.models.checkpoint as base
 
     monkeypatch.setattr(base, "MAP_BYTES", 4096)  # this corpus's tables are small; map every array over 4 KB
     disk = fit(KneserNey, corpus, order=3, storage="disk", memory=TINY)
@@ -281,7 +281,7 @@ def test_chunk_size_follows_the_budget():
 
 
 def test_saving_streams_file_backed_tables_in_windows_into_ordinary_npy_members(corpus, tmp_path, monkeypatch):
-    import lmbench.models.base as base
+    import lmbench.models.checkpoint as base
 
     monkeypatch.setattr(base, "STREAM_ITEMS", 7)  # many windows per table
     reads = []

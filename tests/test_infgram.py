@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmbench.errors import LmbenchError
-from lmbench.models.base import FORMAT, HEADER_MEMBER
+from lmbench.models.checkpoint import FORMAT, HEADER_MEMBER
 from lmbench.models.ngram.infgram import InfiniGram, adjacent_lcp, suffix_array
 from lmbench.models.ngram.interpolated import WittenBell
-from lmbench.models.registry import load_model
+from lmbench.models.checkpoint import load_model
 from lmbench.data.vocab import Vocabulary
 
 EOS, UNK = 1, 0

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from lmbench.cli import cli
 from lmbench.errors import LmbenchError
-from lmbench.models.base import EvalResult, eval_result, exp_or_inf, sample_token
+from lmbench.models.base import sample_token
+from lmbench.scoring.metrics import EvalResult, eval_result, exp_or_inf
 
 from tests.conftest import random_lines
 

@@ -23,7 +23,8 @@ from lmbench.errors import LmbenchError
 from lmbench.models.base import LanguageModel
 from lmbench.models.neural.recurrent import CELLS, Architecture, DeepRecurrentLM, RecurrentLM, stream_logprobs
 from lmbench.models.presets import NEURAL_PRESETS, resolve_class
-from lmbench.models.registry import load_model, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
 from lmbench.models.neural.seeding import deterministic_kernels, seed_everything
 from lmbench.models.neural.training import TrainConfig, select_device

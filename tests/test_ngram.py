@@ -14,7 +14,8 @@ from lmbench.data.dataset import build_dataset
 from lmbench.errors import LmbenchError
 from lmbench.models.ngram.mle import MAX_ORDER, MLE, AddK
 from lmbench.models.ngram.counts import NGramCounts, pad_lines
-from lmbench.models.registry import load_model, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import resolve
 from lmbench.data.tokenizers import Tokenizer
 
 from tests.conftest import make_dataset, random_lines, require_corpus

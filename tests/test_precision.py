@@ -17,7 +17,7 @@ from lmbench.errors import LmbenchError
 from lmbench.models.neural.recurrent import RecurrentLM, stream_logprobs
 from lmbench.models.neural.transformer import TransformerLM, window_logprobs
 from lmbench.models.neural.precision import _cuda_tf32, float32_scoring
-from lmbench.models.registry import load_model
+from lmbench.models.checkpoint import load_model
 from lmbench.models.neural.seeding import seed_everything
 from lmbench.models.neural.training import TrainConfig
 from lmbench.data.vocab import Vocabulary
@@ -152,7 +152,7 @@ def test_gpu_checkpoint_loads_on_the_cpu_with_map_location(data, tmp_path):
     np.save(tmp_path / "test.npy", test)
     np.save(tmp_path / "gpu_scores.npy", model.logprobs(test))
     script = (
-        "import numpy as np, torch; from lmbench.models.registry import load_model\n"
+        "import numpy as np, torch; from lmbench.models.checkpoint import load_model\n"
         f"raw = torch.load({str(tmp_path / 'raw.pt')!r}, map_location='cpu', weights_only=True)\n"
         "assert all(t.device.type == 'cpu' for t in raw.values())\n"
         f"m = load_model({str(tmp_path / 'gpu.pt')!r}); assert m.device_.type == 'cpu'\n"

@@ -19,7 +19,8 @@ from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, Witte
 from lmbench.models.ngram.jelinek_mercer import JelinekMercer
 from lmbench.models.ngram.katz import Katz, good_turing_ratios
 from lmbench.models.ngram.stupid_backoff import StupidBackoff
-from lmbench.models.registry import load_model, lookup, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import lookup, resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
 from lmbench.data.tokenizers import Tokenizer
 

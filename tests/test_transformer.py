@@ -16,7 +16,8 @@ from lmbench.errors import LmbenchError
 from lmbench.models.presets import NEURAL_PRESETS, TRANSFORMER_PRESETS, resolve_class
 from lmbench.models.neural.transformer import (TransformerArchitecture, TransformerLM, TransformerNet, window_logprobs,
                                         window_plan)
-from lmbench.models.registry import load_model, resolve
+from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
 from lmbench.models.neural.seeding import seed_everything
 from lmbench.models.neural.training import (TrainConfig, cosine_multiplier, make_optimizer, make_scheduler, parameter_groups,

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..scoring.lines import InvalidScoresError, line_offsets, line_sums
+from ..scoring.metrics import exp_or_inf
 
 #: Bytes of one (rows, L) block of resample weights; the draws, counts and weights of a block
 #: together stay under ~256 MB, whatever the number of resamples.
@@ -133,12 +134,6 @@ def _quantile(ordered: np.ndarray, k: np.ndarray, q: float, side: str) -> np.nda
     if side == "low":
         out = np.where(np.isneginf(a) & np.isposinf(b) & (frac > 0), -np.inf, out)
     return np.where(k > 0, out, np.nan)
-
-
-def exp_or_inf(x: np.ndarray) -> np.ndarray:
-    """Elementwise exp that overflows to inf silently (a log perplexity past float range); NaN stays NaN."""
-    with np.errstate(over="ignore"):
-        return np.exp(np.asarray(x, dtype=np.float64))
 
 
 # ---------------------------------------------------------------- the bootstrap

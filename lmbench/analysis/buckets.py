@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .bootstrap import exp_or_inf
+from ..scoring.metrics import exp_or_inf
 from ..scoring.lines import InvalidScoresError
 
 #: Bucket labels, in table order; bucket i >= 1 holds train counts from BUCKET_LOWER[i-1] to BUCKET_LOWER[i] - 1.

@@ -6,7 +6,7 @@ Importing this package loads nothing heavy; each name below is imported on first
 import importlib
 
 _EXPORTS = {
-    "LanguageModel": ".base", "EvalResult": ".base", "NGramModel": ".ngram.mle", "MLE": ".ngram.mle",
+    "LanguageModel": ".base", "EvalResult": "..scoring.metrics", "NGramModel": ".ngram.mle", "MLE": ".ngram.mle",
     "AddK": ".ngram.mle", "KneserNey": ".ngram.interpolated", "WittenBell": ".ngram.interpolated",
     "AbsoluteDiscount": ".ngram.interpolated", "Katz": ".ngram.katz", "JelinekMercer": ".ngram.jelinek_mercer",
     "StupidBackoff": ".ngram.stupid_backoff",

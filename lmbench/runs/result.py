@@ -132,8 +132,22 @@ class RunResult:
         return read_scores(self.out_dir / SCORES_DIR, Path(info["scores"]).name, split)
 
     def model(self, name: str):
-        """Load a saved model of the run, ready for ``score_text``, ``generate`` and ``logprobs``."""
-        from ..models.registry import load_model
+        """A saved model of the run with the run's tokenizer (:class:`lmbench.scoring.text.TextModel`).
+
+        Text in and out (``score_text``, ``score``/``logscore``, ``generate``) and everything of the
+        model itself (``logprobs``, ``n_params``, ...); the bare model is its ``.model``.
+        """
+        from ..scoring.text import TextModel
+
+        return TextModel(self._load_model(name), self.tokenizer)
+
+    def generate(self, model: str, prefix: str = "", length: int = 100, **options) -> str:
+        """Continue a text prefix with a model of the run (see :meth:`lmbench.scoring.text.TextModel.generate`)."""
+        return self.model(model).generate(prefix, length, **options)
+
+    def _load_model(self, name: str):
+        """The bare model of a label, with the models it is built from attached (a mixture's components)."""
+        from ..models.checkpoint import load_model
 
         info = self._model_info(name)
         if not info.get("checkpoint"):
@@ -141,16 +155,11 @@ class RunResult:
                                f"keep none, and failed models have none)")
         model = load_model(self.out_dir / info["checkpoint"])
         model.label = name
-        model.tokenizer_ = self.tokenizer
         needs = model.requires()
         if needs:  # e.g. a mixture: load the models it is built from
             labels = info.get("requires") or needs
-            model.attach({need: self.model(label) for need, label in zip(needs, labels)})
+            model.attach({need: self._load_model(label) for need, label in zip(needs, labels)})
         return model
-
-    def load(self, name: str):
-        """Alias of :meth:`model` (used by the CLI commands)."""
-        return self.model(name)
 
     def _model_info(self, name: str) -> dict:
         models = self.config["models"]

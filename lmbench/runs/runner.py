@@ -27,7 +27,8 @@ from ..data.corpora import DEFAULT_FRACTIONS, load_corpus
 from ..data.dataset import Dataset, build_dataset
 from ..models.neural.distributed import RankError, World, from_main, process_group
 from ..errors import LmbenchError, unknown_name_error
-from ..models.base import LanguageModel, eval_result
+from ..models.base import LanguageModel
+from ..scoring.metrics import eval_result
 from ..models.registry import ModelSpec, accepted_params, resolve
 from .table import ResultsTable, format_table
 from .rundir import OutputDir
@@ -404,7 +405,6 @@ class Run:
         model.attach(self._peers(job))
         model.fit(self._train_ids(job), splits["valid"], vocab=self.dataset.vocab)
         fit_seconds = time.perf_counter() - start
-        model.tokenizer_ = self.dataset.tokenizer
         rows, logprobs = [], {}
         for split in EVAL_SPLITS:
             row, logprobs[split] = self._score(job, model, split, fit_seconds)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.dataset import encode_lines
 from ..errors import LmbenchError
+from .metrics import exp_or_inf
 
 LN10 = math.log(10.0)
 
@@ -48,15 +49,11 @@ class TextScores:
     @property
     def perplexity(self) -> float:
         """exp(NLL / N) over every token, OOV tokens scored as ``<unk>`` (KenLM: "including OOVs")."""
-        from ..models.base import exp_or_inf
-
         return exp_or_inf(self.nll_nats / self.n_tokens) if self.n_tokens else math.nan
 
     @property
     def perplexity_without_oov(self) -> float:
         """exp(NLL / N) over in-vocabulary tokens only (KenLM: "excluding OOVs")."""
-        from ..models.base import exp_or_inf
-
         kept = self.logprobs[~self.oov]
         return exp_or_inf(float(-kept.sum()) / kept.size) if kept.size else math.nan
 
@@ -115,3 +112,94 @@ def score_text(model, tokenizer, text: str) -> TextScores:
     from ..data.corpora import text_lines
 
     return score_lines(model, tokenizer, text_lines(text.replace("\r\n", "\n")))
+
+
+class TextModel:
+    """A fitted model with the tokenizer of its run: text in, scores and text out.
+
+    Models see token ids only; this pairs one with the tokenizer (and so the vocabulary) it was fitted
+    with, as ``lmbench.load_run(DIR).model(NAME)`` returns it. Every other attribute is the model's
+    (``logprobs``, ``n_params``, ``vocab_``, ...), so it can stand in for the model itself.
+
+    Args:
+        model: a fitted :class:`lmbench.models.base.LanguageModel`.
+        tokenizer: the :class:`lmbench.data.tokenizers.Tokenizer` of the run that fitted it.
+    """
+
+    def __init__(self, model, tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def __getattr__(self, name):
+        if name in ("model", "tokenizer"):  # not set yet (unpickling): never recurse
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return f"TextModel({type(self.model).__name__}, tokenizer={self.tokenizer.kind!r})"
+
+    @property
+    def vocab(self):
+        return self.model.vocab_
+
+    def score_text(self, text: str) -> TextScores:
+        """Score new text the way a held-out split is scored (KenLM's ``query``): per token, per line, in total."""
+        return score_text(self.model, self.tokenizer, text)
+
+    def logscore(self, word: str, context=()) -> float:
+        """log2 P(word | context) at the start of a line, as nltk.lm's ``logscore`` (``-inf`` for probability 0).
+
+        Args:
+            word: one token of the run's tokenizer (a word, a character or a subword), or ``"\\n"`` for
+                the end of line; a token the vocabulary lacks is scored as ``<unk>``.
+            context: the tokens before it on the same line, a string (tokenized as the run does) or a
+                sequence of tokens; the model sees its start-of-line context before them.
+        """
+        word_id = self._token_id(word)
+        return float(self.model.next_logprobs(self._context_ids(context))[word_id]) / math.log(2.0)
+
+    def score(self, word: str, context=()) -> float:
+        """P(word | context) at the start of a line, as nltk.lm's ``score`` (see :meth:`logscore`)."""
+        return float(2.0 ** self.logscore(word, context))
+
+    def generate(self, prefix: str = "", length: int = 100, *, temperature: float = 1.0, top_k: int | None = None,
+                 greedy: bool = False, seed: int = 0) -> str:
+        """Continue a text prefix (d2l's warm-up prefix) with ``length`` sampled tokens; returns prefix + continuation.
+
+        The prefix is tokenized and normalized as the run did; its last line continues (no end of line
+        is added after it). Tokens of the prefix the vocabulary lacks are read as ``<unk>`` (a warning
+        says how many). Arguments are those of :meth:`lmbench.models.base.LanguageModel.generate`.
+        """
+        import warnings
+
+        if not isinstance(prefix, str):
+            raise LmbenchError(f"the prefix must be text, got {type(prefix).__name__}; to continue token ids, "
+                               f"call generate() of the model itself (.model)")
+        tokenizer, vocab = self.tokenizer, self.vocab
+        lines = prefix.split("\n")
+        ids, n_oov = encode_lines(lines, tokenizer, vocab)
+        ids = ids[:-1]  # the last line of the prefix continues: no end of line after it
+        if n_oov:
+            warnings.warn(f"{n_oov} prefix token(s) are not in the vocabulary and were read as <unk>", stacklevel=2)
+        out = self.model.generate(ids, length, temperature=temperature, top_k=top_k, greedy=greedy, seed=seed)
+        shown = [tok for i, line in enumerate(lines)
+                 for tok in ([tokenizer.eos] if i else []) + tokenizer.tokenize_line(line)]
+        return tokenizer.detokenize(shown + vocab.decode(out)).rstrip(" ")
+
+    def _token_id(self, word: str) -> int:
+        if not isinstance(word, str):
+            raise LmbenchError(f"the word to score must be text (one token), got {type(word).__name__}")
+        if word == "\n":  # the end of line is structural: no spelling of a word stands for it
+            return self.vocab.eos_id
+        tokens = self.tokenizer.tokenize_line(word)
+        if len(tokens) != 1:
+            raise LmbenchError(f"{word!r} is {len(tokens)} tokens for the run's {self.tokenizer.kind} tokenizer "
+                               f"({tokens[:5]}); score one token at a time (the end of line is \"\\n\")")
+        return self.vocab.stoi.get(tokens[0], self.vocab.unk_id)
+
+    def _context_ids(self, context) -> np.ndarray:
+        if isinstance(context, str):
+            tokens = self.tokenizer.tokenize_line(context)
+        else:
+            tokens = [str(t) for t in context]
+        return np.array([self.vocab.stoi.get(t, self.vocab.unk_id) for t in tokens], dtype=np.int64)

@@ -73,7 +73,8 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
 from tqdm.auto import tqdm
 
 from .distributed import World, current_world, from_main, release_collectives, summed
-from ...errors import LmbenchError, unknown_name_error
+from ...errors import LmbenchError, check_choice, check_int, check_number, unknown_name_error
+from ...scoring.metrics import exp_or_inf
 from .devices import cpu_model
 from .precision import PRECISIONS, training_autocast, training_matmuls
 
@@ -239,30 +240,6 @@ class TrainConfig:
     def min_train_tokens(self) -> int:
         """Tokens needed for one full batch of ``num_steps`` windows after the largest random offset."""
         return self.batch_size * self.num_steps + self.num_steps - 1
-
-
-def check_int(name: str, value, minimum: int) -> None:
-    """Raise unless ``value`` is a whole number >= ``minimum`` (booleans are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise LmbenchError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-
-
-def check_number(name: str, value, low: float, high: float | None = None, *, open_low: bool = False,
-                 open_high: bool = False, unit: str = "") -> None:
-    """Raise unless ``value`` is a real number in the interval given by low/high and openness."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > low if open_low else value >= low)
-    if high is not None:
-        ok = ok and (value < high if open_high else value <= high)
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low:g}, {'inf)' if high is None else f'{high:g}' + (')' if open_high else ']')}"
-        raise LmbenchError(f"{name} must be a number in {interval}{unit}, got {value!r}")
-
-
-def check_choice(name: str, value, choices) -> None:
-    """Raise a "did you mean" error unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise unknown_name_error(name, str(value), list(choices))
 
 
 # ---------------------------------------------------------------- batches
@@ -661,7 +638,7 @@ def validate(valid: Validation | None, budget: TimeBudget) -> tuple[bool, float]
     if valid is None or not budget.fits_validation():
         return False, math.nan
     valid_nll, budget.valid_seconds = timed(valid.mean_nll, valid.n_tokens)
-    return True, safe_exp(valid_nll)
+    return True, exp_or_inf(valid_nll)
 
 
 def check_divides(config: TrainConfig, world: World) -> None:
@@ -690,7 +667,7 @@ def data_parallel(net: nn.Module, device: torch.device, world: World) -> nn.Modu
 
 def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapsed_s: float) -> dict:
     """One learning-curve row (plain Python values, so it can be saved with the model)."""
-    return {"epoch": epoch, "train_ppl": safe_exp(stats.nll_nats / max(stats.n_tokens, 1)),
+    return {"epoch": epoch, "train_ppl": exp_or_inf(stats.nll_nats / max(stats.n_tokens, 1)),
             "valid_ppl": float(valid_ppl), "lr": float(lr),
             "tokens_per_s": stats.n_tokens / stats.seconds if stats.seconds > 0 else math.nan,
             "seconds": float(stats.seconds), "elapsed_seconds": float(elapsed_s),
@@ -775,12 +752,7 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn
 
 
 def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:
-    return f"{n_tokens / max(seconds, 1e-9):,.0f} tok/s, ppl {safe_exp(nll_nats / n_tokens):.2f}"
-
-
-def safe_exp(x: float) -> float:
-    """exp(x) as a float, inf instead of an OverflowError (NaN stays NaN)."""
-    return math.inf if x >= 709 else math.exp(x)
+    return f"{n_tokens / max(seconds, 1e-9):,.0f} tok/s, ppl {exp_or_inf(nll_nats / n_tokens):.2f}"
 
 
 class BestWeights:

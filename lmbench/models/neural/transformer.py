@@ -58,8 +58,8 @@ from tqdm.auto import tqdm
 from ...errors import LmbenchError
 from .seeding import deterministic_kernels
 from .precision import float32_scoring
-from .training import (TrainConfig, Validation, check_int, check_number, describe_device, select_device,
-                        train_network)
+from ...errors import check_int, check_number
+from .training import TrainConfig, Validation, describe_device, select_device, train_network
 from ...data.vocab import Vocabulary
 from ..base import LanguageModel
 from .recurrent import check_weights

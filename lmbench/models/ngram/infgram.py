@@ -53,7 +53,8 @@ import numpy as np
 from ...errors import LmbenchError
 from ...data.vocab import Vocabulary
 from ..base import LanguageModel
-from .mle import is_whole, safe_log
+from ...errors import is_whole
+from .mle import safe_log
 from .counts import pad_lines
 
 #: values of ``InfiniGram(smoothing=...)``: the raw estimate of Liu et al., or Witten-Bell interpolation.

@@ -6,7 +6,7 @@ import numpy as np
 
 from ...errors import LmbenchError
 from .interpolated import InterpolatedNGram
-from .mle import is_finite_number, is_whole
+from ...errors import is_finite_number, is_whole
 from .counts import take
 
 #: lambdas are kept inside [0, 1 - LAMBDA_MARGIN] so that every lower order keeps some weight.

@@ -6,7 +6,8 @@ import numpy as np
 
 from ...errors import LmbenchError
 from .backoff import BackoffNGram, format_orders, one_line_warning
-from .mle import is_whole, safe_log
+from ...errors import is_whole
+from .mle import safe_log
 from .counts import NGramCounts
 
 #: absolute discount used at an order where no Good-Turing estimate is valid.

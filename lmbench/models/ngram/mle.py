@@ -13,7 +13,7 @@ from abc import abstractmethod
 
 import numpy as np
 
-from ...errors import LmbenchError
+from ...errors import LmbenchError, is_finite_number, is_whole
 from ...data.vocab import Vocabulary
 from ..base import LanguageModel
 from .counts import NGramCounts, NGramQuery, line_chunks, take
@@ -95,16 +95,6 @@ def check_order(order) -> None:
     if order > MAX_ORDER:
         raise LmbenchError(f"n-gram order must be at most {MAX_ORDER}, got {order}; longer contexts need an "
                            f"unbounded-context model (an infinity-gram over a suffix array), not n-gram tables")
-
-
-def is_whole(x) -> bool:
-    """True for an int or numpy integer (bool excluded)."""
-    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-
-
-def is_finite_number(x) -> bool:
-    """True for a real, finite number (bool excluded): NaN and +-inf are not hyperparameter values."""
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def safe_log(p: np.ndarray) -> np.ndarray:
