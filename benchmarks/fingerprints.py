@@ -10,8 +10,8 @@ on the package's internal layout. For every run directory it hashes:
 
 * every array of ``scores/*.npz`` (sha256 of dtype, shape and bytes: the per-token log-probabilities
   and the shared targets);
-* every column of ``perplexity.csv`` except the timings (``fit_seconds``, ``eval_seconds``), and the
-  ``note`` column with its measured throughput (``train_tokens_per_s=...``) removed;
+* every row of ``perplexity.csv``, all columns except the timings (``fit_seconds``, ``eval_seconds``),
+  the ``note`` column with its measured throughput (``train_tokens_per_s=...``) removed;
 * ``compare.csv``, ``buckets.csv``, ``seeds.csv`` and ``sweep.csv`` whole;
 
 and the standard output of ``lmbench score``, ``lmbench generate`` and ``lmbench export`` (the
@@ -85,18 +85,16 @@ def array_hashes(path: Path) -> dict:
     return out
 
 
-def csv_hashes(path: Path) -> dict:
+def row_hashes(path: Path) -> dict:
+    """One hash per (model, split) row of perplexity.csv, over every column but the timings."""
     import pandas as pd
 
     frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    columns = [c for c in frame.columns if c not in TIMING_COLUMNS]
     out = {}
-    for column in frame.columns:
-        if column in TIMING_COLUMNS:
-            continue
-        values = frame[column]
-        if column == "note":
-            values = values.map(lambda s: THROUGHPUT.sub("", s))
-        out[column] = sha("\x1f".join(values).encode())
+    for _, row in frame.iterrows():
+        values = [f"{c}={THROUGHPUT.sub('', row[c]) if c == 'note' else row[c]}" for c in columns]
+        out[f"{row['model']}:{row['split']}"] = sha("\x1f".join(values).encode())
     return out
 
 
@@ -105,8 +103,8 @@ def run_fingerprints(folder: Path) -> dict:
     for npz in sorted((folder / "scores").glob("*.npz")):
         for key, digest in array_hashes(npz).items():
             found[f"scores/{npz.name}:{key}"] = digest
-    for column, digest in csv_hashes(folder / "perplexity.csv").items():
-        found[f"perplexity.csv:{column}"] = digest
+    for row, digest in row_hashes(folder / "perplexity.csv").items():
+        found[f"perplexity.csv:{row}"] = digest
     for name in ("compare.csv", "buckets.csv", "seeds.csv", "sweep.csv"):
         if (folder / name).exists():
             found[name] = sha((folder / name).read_bytes())
@@ -151,12 +149,24 @@ def collect(work: Path, only: list[str] | None = None) -> tuple[dict, dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["record", "check"])
+    parser.add_argument("mode", choices=["record", "check", "rehash"],
+                        help="rehash: recompute the run fingerprints of REFERENCE from run directories kept with "
+                             "--keep (the score, generate and export entries are kept as they are)")
     parser.add_argument("reference", type=Path, help="the JSON file of fingerprints (written by record)")
     parser.add_argument("--keep", type=Path, help="keep the run directories here (default: a temporary folder)")
     parser.add_argument("--only", help="comma-separated run names (check a subset)")
     args = parser.parse_args()
     only = args.only.split(",") if args.only else None
+    if args.mode == "rehash":
+        reference = json.loads(args.reference.read_text())
+        kept = {k: v for k, v in reference["fingerprints"].items() if k.split("/")[0] in ("score", "generate", "export")}
+        for name, _ in RUNS:
+            for key, digest in run_fingerprints(args.keep / name).items():
+                kept[f"{name}/{key}"] = digest
+        reference["fingerprints"] = kept
+        args.reference.write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
+        print(f"rehashed {len(kept)} fingerprints into {args.reference}")
+        return 0
     work = args.keep or Path(tempfile.mkdtemp(prefix="lmbench-fingerprints-"))
     if args.keep and args.keep.exists():
         shutil.rmtree(args.keep)
