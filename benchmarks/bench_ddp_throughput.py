@@ -54,7 +54,7 @@ def worker(args) -> None:
     """One epoch of the word-level LSTM inside lmbench's process group; rank 0 prints its rate as JSON."""
     from lmbench.models.neural.distributed import process_group
     from lmbench.models.neural.recurrent import RecurrentLM
-    from lmbench.models.neural.seeding import seed_everything
+    from lmbench.models.seeding import seed_everything
     from lmbench.data.vocab import Vocabulary
 
     vocab = Vocabulary(["<unk>", "</s>"] + [f"w{i}" for i in range(args.vocab - 2)])

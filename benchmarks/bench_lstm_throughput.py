@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from lmbench.models.neural.recurrent import DeepRecurrentLM, RecurrentLM
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import select_device
 from lmbench.data.vocab import Vocabulary
 

@@ -19,7 +19,7 @@ import numpy as np
 from lmbench.models.neural.recurrent import RecurrentLM
 from lmbench.models.neural.transformer import TransformerLM
 from lmbench.runs.runner import RunConfig, load_dataset
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 
 
 def networks(device: str) -> dict:

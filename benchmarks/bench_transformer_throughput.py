@@ -34,7 +34,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from lmbench.models.neural.transformer import TransformerArchitecture, TransformerLM, TransformerNet
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import cosine_multiplier, parameter_groups, select_device
 from lmbench.data.vocab import Vocabulary
 

@@ -26,7 +26,8 @@ from lmbench.models.presets import NEURAL_PRESETS, resolve_class
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
-from lmbench.models.neural.seeding import deterministic_kernels, seed_everything
+from lmbench.models.neural.devices import deterministic_kernels
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import TrainConfig, select_device
 from lmbench.data.vocab import Vocabulary
 
@@ -462,7 +463,7 @@ def test_seed_everything_accepts_the_whole_range_and_repeats():
 
 def test_seeding_imports_no_torch_but_seeds_it_once_imported():
     """An n-gram-only run seeds without loading torch; a run with a neural model has torch seeded."""
-    code = ("import sys\nfrom lmbench.models.neural.seeding import seed_everything\nseed_everything(5)\n"
+    code = ("import sys\nfrom lmbench.models.seeding import seed_everything\nseed_everything(5)\n"
             "print('torch' in sys.modules)\nimport torch\nseed_everything(5)\nprint(torch.rand(()).item())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     torch.manual_seed(5)

@@ -18,7 +18,7 @@ from lmbench.models.neural.recurrent import RecurrentLM, stream_logprobs
 from lmbench.models.neural.transformer import TransformerLM, window_logprobs
 from lmbench.models.neural.precision import _cuda_tf32, float32_scoring
 from lmbench.models.checkpoint import load_model
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import TrainConfig
 from lmbench.data.vocab import Vocabulary
 

@@ -11,7 +11,7 @@ import torch
 
 from lmbench.errors import LmbenchError
 from lmbench.models.neural.recurrent import CELLS, Architecture
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import (TrainConfig, Validation, make_optimizer, make_scheduler, parameter_groups,
                               random_batches, sequential_batches, step_scheduler, train_network, training_stream)
 from lmbench.data.vocab import Vocabulary

@@ -19,7 +19,7 @@ from lmbench.models.neural.transformer import (TransformerArchitecture, Transfor
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
-from lmbench.models.neural.seeding import seed_everything
+from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import (TrainConfig, cosine_multiplier, make_optimizer, make_scheduler, parameter_groups,
                               train_network)
 from lmbench.data.vocab import Vocabulary

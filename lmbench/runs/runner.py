@@ -33,7 +33,7 @@ from ..models.registry import ModelSpec, accepted_params, resolve
 from .table import ResultsTable, format_table
 from .rundir import OutputDir
 from .result import RunResult
-from ..models.neural.seeding import seed_everything
+from ..models.seeding import seed_everything
 from ..files import atomic_write_json, atomic_write_text
 
 EVAL_SPLITS = ("valid", "test")

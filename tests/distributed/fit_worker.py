@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lmbench.models.neural.distributed import process_group  # noqa: E402
 from lmbench.models.neural.recurrent import RecurrentLM  # noqa: E402
 from lmbench.models.neural.transformer import TransformerLM  # noqa: E402
-from lmbench.models.neural.seeding import seed_everything  # noqa: E402
+from lmbench.models.seeding import seed_everything  # noqa: E402
 
 
 def corpus():

@@ -1,8 +1,17 @@
-"""The machine a run used, described without importing anything heavy."""
+"""The machine a fit runs on: the CPU's name, and deterministic CUDA kernels (nothing heavy is imported here)."""
 
 from __future__ import annotations
 
+import os
 import platform
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import torch
+
+#: cuBLAS workspace setting that makes its matrix products deterministic (PyTorch "Reproducibility" notes).
+CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
 
 def cpu_model() -> str:
@@ -16,3 +25,44 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+@contextmanager
+def deterministic_kernels(device: torch.device) -> Iterator[None]:
+    """Within the block, CUDA work on ``device`` uses deterministic kernels; CPU work is left as it is.
+
+    On a CUDA device this sets, for the duration of the block only (the previous values are restored
+    on exit, also after an exception):
+
+    * ``torch.use_deterministic_algorithms(True, warn_only=True)``: deterministic implementations
+      where torch has one; an op that has only a nondeterministic CUDA kernel warns instead of failing;
+    * ``torch.backends.cudnn.deterministic = True`` and ``torch.backends.cudnn.benchmark = False``
+      (no run-time algorithm search, whose choice can differ between runs);
+    * the environment variable ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` if it is not set already, which
+      cuBLAS needs for reproducible products (and nn.LSTM on CUDA >= 10.2). It is removed again on
+      exit if it was not set before; cuBLAS reads it when it first creates its workspace, so set it
+      in the environment yourself if CUDA matrix products run before the first lmbench fit.
+
+    CPU kernels are deterministic already for the ops lmbench uses, so on a CPU (or MPS) device
+    nothing is changed (and nothing slows down).
+    """
+    if device.type != "cuda":
+        yield
+        return
+    import torch
+
+    cudnn = torch.backends.cudnn
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             cudnn.deterministic, cudnn.benchmark)
+    set_env = "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    if set_env:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE_CONFIG
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        cudnn.deterministic, cudnn.benchmark = saved[2], saved[3]
+        if set_env:
+            os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -41,7 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...errors import LmbenchError
-from .seeding import deterministic_kernels
+from .devices import deterministic_kernels
 from .precision import float32_scoring
 from ...errors import check_choice, check_int, check_number
 from .training import TrainConfig, Validation, describe_device, select_device, train_network
