@@ -12,7 +12,7 @@ on the package's internal layout. For every run directory it hashes:
   and the shared targets);
 * every row of ``perplexity.csv``, all columns except the timings (``fit_seconds``, ``eval_seconds``),
   the ``note`` column with its measured throughput (``train_tokens_per_s=...``) removed;
-* ``compare.csv``, ``buckets.csv``, ``seeds.csv`` and ``sweep.csv`` whole;
+* ``compare.csv``, ``buckets.csv``, ``seeds.csv`` and ``sweep.csv`` column by column;
 
 and the standard output of ``lmbench score``, ``lmbench generate`` and ``lmbench export`` (the
 ARPA file). ``check`` reruns everything and lists each fingerprint that differs (exit 1), so an
@@ -64,6 +64,12 @@ RUNS = [
 
 #: columns of perplexity.csv that measure time, not results.
 TIMING_COLUMNS = ("fit_seconds", "eval_seconds")
+#: the columns of perplexity.csv in lmbench 0.2, in order: a row's fingerprint covers these (but the
+#: timings), so columns added later do not change it.
+TABLE_COLUMNS = ("model", "split", "n_tokens", "nll_nats", "cross_entropy_nats", "bits_per_token", "bits_per_byte",
+                 "perplexity", "ppl_low", "ppl_high", "n_zero_prob", "n_nan", "vocab_size", "n_params", "fit_seconds",
+                 "eval_seconds", "comparable", "tuned_on_valid", "seed", "family", "train_tokens", "note",
+                 "data_sha256")
 THROUGHPUT = re.compile(r"train_tokens_per_s=[^;]*;?\s*")
 
 SCORE_TEXT = "the company said it expects higher earnings\nthe time traveller smiled at us\n"
@@ -90,7 +96,7 @@ def row_hashes(path: Path) -> dict:
     import pandas as pd
 
     frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    columns = [c for c in frame.columns if c not in TIMING_COLUMNS]
+    columns = [c for c in TABLE_COLUMNS if c not in TIMING_COLUMNS and c in frame.columns]
     out = {}
     for _, row in frame.iterrows():
         values = [f"{c}={THROUGHPUT.sub('', row[c]) if c == 'note' else row[c]}" for c in columns]
@@ -107,8 +113,17 @@ def run_fingerprints(folder: Path) -> dict:
         found[f"perplexity.csv:{row}"] = digest
     for name in ("compare.csv", "buckets.csv", "seeds.csv", "sweep.csv"):
         if (folder / name).exists():
-            found[name] = sha((folder / name).read_bytes())
+            for column, digest in column_hashes(folder / name).items():
+                found[f"{name}:{column}"] = digest
     return found
+
+
+def column_hashes(path: Path) -> dict:
+    """One hash per column of an analysis table (columns added later get hashes of their own)."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    return {column: sha("\x1f".join(frame[column]).encode()) for column in frame.columns}
 
 
 def lmbench(args: list[str], env: dict, stdin: str | None = None) -> str:
@@ -187,7 +202,7 @@ def main() -> int:
                      or (k.startswith("export/") and "ptb-ngrams" in only)}
     missing = sorted(set(reference) - set(fingerprints))
     changed = sorted(k for k in reference if k in fingerprints and fingerprints[k] != reference[k])
-    new = sorted(set(fingerprints) - set(reference))
+    new = sorted(set(fingerprints) - set(reference))  # e.g. columns added since: listed, not failures
     for key in changed:
         print(f"CHANGED  {key}")
     for key in missing:
