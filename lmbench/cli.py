@@ -310,7 +310,8 @@ def score(run_dir, model_name, file, per_token, encoding):
     models read the text as one stream, as in `lmbench run`.
     """
     from .runs.result import RunResult
-    from .files import decode, read_text_bytes
+    from .data.textio import decode
+    from .files import read_text_bytes
     from .scoring.text import read_stdin_bytes
 
     model = RunResult(run_dir).model(model_name)

@@ -224,7 +224,7 @@ def test_reading_lines_in_blocks_equals_decoding_the_whole_file(tmp_path, pieces
     """Lines, checksum and one-line errors of the block reader are those of decode() on the whole file."""
     import hashlib
 
-    import lmbench.files as textio
+    import lmbench.data.textio as textio
 
     text = ("\ufeff" if bom else "") + "".join(pieces)
     data = text.encode("utf-8") + junk

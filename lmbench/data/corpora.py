@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LmbenchError, unknown_name_error
-from ..files import atomic_write_bytes, expand_path, read_text_lines
+from ..files import atomic_write_bytes, expand_path
+from .textio import read_text_lines
 
 SPLITS = ("train", "valid", "test")
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
