@@ -1,4 +1,4 @@
-"""Command line: parse options, build a config, call the library. Nothing else lives here.
+"""Command line: every command parses its options, calls one function of :mod:`lmbench.api` and prints.
 
 Imports of the library happen inside the commands, so ``lmbench --help`` starts in a fraction of a
 second and commands that need no neural model never import torch.
@@ -102,29 +102,31 @@ def _seed_list(ctx, param, value):
         raise click.BadParameter(f"expected comma-separated whole numbers like 0,1,2, got {value!r}")
 
 
-def _token_options(fn):
-    """--tokenizer and --normalize, shared by every command that tokenizes a corpus."""
-    fn = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
-                      help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own.")(fn)
-    return click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")(fn)
+def _number_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return [float(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers like 0.01,0.1,1, got {value!r}")
 
 
-def _run_token_options(fn):
-    """--tokenizer (word, char or bpe subwords), --bpe-vocab-size and --normalize, for runs and sweeps."""
-    fn = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
-                      help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own.")(fn)
-    fn = click.option("--bpe-vocab-size", type=click.IntRange(min=1), metavar="N",
-                      help="Subwords BPE learns from the training split with --tokenizer bpe (default 8000).")(fn)
-    return click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]),
-                        help="word, char, or bpe (subwords learned from train). Default: the corpus's own.")(fn)
+_NORMALIZE = click.option("--normalize", type=click.Choice(["none", "lower", "d2l"]),
+                          help="d2l: lower-case, runs of non-letters become one space. Default: the corpus's own.")
 
 
 def _run_options(fn):
-    """Every option of `lmbench run` (also taken by `lmbench sweep`)."""
+    """Every option of `lmbench run` (also taken by `lmbench sweep`): the arguments of lmbench.run."""
     decorators = [
         click.option("--models", "-m", "models", multiple=True,
                      help="Comma-separated registry names, e.g. bigram,trigram-add1 (see `lmbench models`); repeatable."),
-        click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], a text file or a directory (default timemachine)."),
+        click.option("--corpus", "-c", help="Corpus name, nltk:<name>[/<fileid>], hf:<name>[/<config>], a text "
+                                            "file or a directory (default timemachine)."),
+        click.option("--tokenizer", type=click.Choice(["word", "char", "bpe"]),
+                     help="word, char, or bpe (subwords learned from train). Default: the corpus's own."),
+        click.option("--bpe-vocab-size", type=click.IntRange(min=1), metavar="N",
+                     help="Subwords BPE learns from the training split with --tokenizer bpe (default 8000)."),
+        _NORMALIZE,
         click.option("--split", callback=_fractions, metavar="TRAIN,VALID,TEST",
                      help="Fractions for corpora that are one text (default 0.8,0.1,0.1)."),
         click.option("--encoding", help="Text encoding of corpus files (default utf-8)."),
@@ -133,6 +135,9 @@ def _run_options(fn):
         click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-<time>)."),
         click.option("--overwrite", is_flag=True, default=None,
                      help="Replace an earlier run in --out, once this run completes (it is kept until then)."),
+        click.option("--resume", is_flag=True, default=None,
+                     help="Keep the models of an earlier run in --out whose configuration and data are unchanged; "
+                          "fit only the others."),
         click.option("--seed", type=int, help="Random seed, set before each model is fitted (default 0)."),
         click.option("--seeds", callback=_seed_list, metavar="S1,S2,...",
                      help="Fit every neural model once per seed; rows per seed plus mean and std in seeds.csv."),
@@ -144,68 +149,66 @@ def _run_options(fn):
         click.option("--save-models/--no-save-models", default=None, help="Save fitted models under OUT/models (default on)."),
         click.option("--save-scores/--no-save-scores", default=None,
                      help="Save per-token log-probabilities under OUT/scores (default on)."),
+        click.option("--threads", type=click.IntRange(min=1), metavar="N",
+                     help="CPU threads of torch and BLAS (default: theirs), as KenLM's -T."),
         click.option("--epochs", type=click.IntRange(min=1), help="Training epochs of every neural model (overrides its default)."),
         click.option("--time-budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                      help="Bound each neural model's whole fit (training and validation) to this many seconds."),
         click.option("--memory", metavar="SIZE",
-                     help="Memory budget of n-gram tables, e.g. 4G (default 4G): Kneser-Ney, absolute-discounting and "
-                          "Witten-Bell models that would need more are counted on disk in sorted runs, with the "
-                          "same probabilities."),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Where neural models run (default auto: CUDA, else MPS, else CPU)."),
+                     help="Memory budget of n-gram tables, e.g. 4G (default 4G): models that would need more are "
+                          "counted on disk in sorted runs, with the same probabilities."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+                     help="Where neural models run (default auto: CUDA, else MPS, else CPU)."),
         click.option("--precision", type=click.Choice(["float32", "tf32", "bfloat16"]),
                      help="Numerics of neural training steps (default float32): tf32 lets CUDA use TF32 tensor cores, "
                           "bfloat16 trains under bfloat16 autocast. Validation and scoring stay float32."),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return _run_token_options(fn)
+    return fn
 
 
 @cli.command()
 @_run_options
-def run(suite, assignments, models, epochs, time_budget, device, memory, precision, **options):
+def run(**options):
     """Fit models on train and report held-out perplexity on valid and test."""
-    return _run(suite, assignments, models,
-                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory,
-                 "precision": precision}, options)
+    return _run(options)
 
 
 @cli.command()
 @_run_options
-@click.option("--fractions", required=True, callback=lambda c, p, v: _number_list(v, "fractions"),
-              metavar="F1,F2,...", help="Fractions of the training lines, e.g. 0.01,0.03,0.1,0.3,1.")
-def sweep(suite, assignments, models, epochs, time_budget, device, memory, precision, **options):
+@click.option("--fractions", required=True, callback=_number_list, metavar="F1,F2,...",
+              help="Fractions of the training lines, e.g. 0.01,0.03,0.1,0.3,1.")
+def sweep(**options):
     """Fit every model on growing prefixes of the training split; same vocabulary and targets throughout.
 
     Writes sweep.csv and sweep.png (test perplexity against training tokens) beside the usual
     results, and names the size from which each neural model beats the best n-gram.
     """
-    return _run(suite, assignments, models,
-                {"epochs": epochs, "time_budget": time_budget, "device": device, "memory": memory,
-                 "precision": precision}, options)
+    return _run(options)
 
 
-def _number_list(value, name):
-    if value is None:
-        return None
-    try:
-        return [float(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers like 0.01,0.1,1, got {value!r}")
+def _run(options: dict) -> int:
+    from . import api
+    from .runs.suite import parse_assignments
 
-
-def _run(suite, assignments, models, shared, options) -> int:
-    from .runs.runner import run_benchmark
-
-    config = build_run_config(suite, assignments, models, options, shared)
+    params = parse_assignments(options.pop("assignments"))
+    suite = options.pop("suite")
+    options["models"] = [m.strip() for group in options.pop("models") for m in group.split(",") if m.strip()] or None
+    given = {k: v for k, v in options.items() if v is not None}
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = run_benchmark(config, echo=click.echo)
+        result = api.run(**given, params=params, config=suite, verbose=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
     if result is None:  # a rank other than 0 of a torchrun launch: rank 0 reports and writes
         return 0
-    _report_written(result)
+    if not len(result.table):
+        click.echo(f"\nno model finished; {result.out_dir}/config.json records what happened")
+    else:
+        from .runs.files import written
+
+        click.echo(f"\nwrote {result.out_dir}/: {', '.join(written(result.out_dir))}")
     if result.failures:
         click.echo(f"lmbench: error: {len(result.failures)} model(s) failed: {', '.join(result.failures)}", err=True)
         return 1
@@ -216,62 +219,26 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
-def _report_written(result) -> None:
-    """Name the files the run actually wrote (none if no model finished)."""
-    if not len(result.table):
-        click.echo(f"\nno model finished; {result.out_dir}/config.json records what happened")
-        return
-    names = ["perplexity.csv", "compare.csv", "buckets.csv", "seeds.csv", "sweep.csv", "report.md", "perplexity.png",
-             "sweep.png", "buckets.png", "curves.png", "config.json"]
-    written = [n for n in names if (result.out_dir / n).exists()]
-    click.echo(f"\nwrote {result.out_dir}/: {', '.join(written)}")
-
-
-def build_run_config(suite, assignments, models, options, shared):
-    """Defaults, then the suite file, then explicit command-line options.
-
-    ``shared`` options (epochs, time_budget, device) go to every model that accepts them.
-    """
-    from .runs.runner import RunConfig
-    from .runs.suite import load_suite, merge_params, parse_assignments, run_field_names
-
-    values, params = {}, {}
-    if suite:
-        values, params = load_suite(suite, run_field_names(RunConfig) | set(shared))
-    values.update({k: v for k, v in options.items() if v is not None})
-    values.update({k: v for k, v in shared.items() if v is not None})
-    if models:
-        values["models"] = [m.strip() for group in models for m in group.split(",") if m.strip()]
-    values.setdefault("models", [])
-    if values.get("split") is not None:
-        values["split"] = tuple(values["split"])
-    values["shared_params"] = {k: values.pop(k) for k in shared if k in values}
-    values["params"] = merge_params(params, parse_assignments(assignments))
-    return RunConfig(**values)
-
-
 @cli.command()
 @click.argument("corpus", metavar="FILE_OR_CORPUS")
-@_token_options
+@click.option("--tokenizer", type=click.Choice(["word", "char"]), help="Default: the corpus's own.")
+@_NORMALIZE
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of corpus files.")
 @click.option("--max-n", type=click.IntRange(min=1), default=3, show_default=True, help="Count 1..n-grams.")
 @click.option("--min-count", type=click.IntRange(min=1), default=10, show_default=True,
-                     help="Fit ranks whose count is at least this (the hapax tail is left out).")
+              help="Fit ranks whose count is at least this (the hapax tail is left out).")
 @click.option("--top", type=click.IntRange(min=1), default=20, show_default=True, help="Ranks per n in zipf_ranks.csv.")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Output directory (default results/<corpus>-zipf).")
-def zipf(corpus, max_n, min_count, top, out, tokenizer, normalize, encoding):
+def zipf(corpus, tokenizer, normalize, encoding, max_n, min_count, top, out):
     """Rank-frequency statistics and Zipf fits of a FILE_OR_CORPUS."""
-    from .data.corpora import load_corpus
-    from .data.tokenizers import Tokenizer
-    from .analysis.zipf import format_fits, whole_text, write_zipf
+    from . import api
 
-    raw = load_corpus(corpus, fractions=None, encoding=encoding)
-    dataset = whole_text(raw, Tokenizer(tokenizer or raw.tokenizer, normalize or raw.normalize))
-    out = Path(out) if out else Path("results") / f"{dataset.name}-zipf"
-    fits = write_zipf(dataset, out, max_n, min_count, top)
-    click.echo(f"{dataset.name}: {dataset.tokenizer.kind} tokens, normalize={dataset.tokenizer.normalize}, all splits")
-    click.echo(format_fits(fits, min_count))
-    click.echo(f"wrote {out}/zipf.csv, zipf_ranks.csv, zipf.png")
+    from .runs import files
+
+    found = api.zipf(corpus, tokenizer=tokenizer, normalize=normalize, encoding=encoding, max_n=max_n,
+                     min_count=min_count, top=top, out=out or True)
+    click.echo(found.format())
+    click.echo(f"wrote {found.written_to}/{files.ZIPF_CSV}, {files.ZIPF_RANKS_CSV}, {files.ZIPF_PNG}")
 
 
 def _run_model_options(fn):
@@ -290,10 +257,10 @@ def _run_model_options(fn):
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 def generate(run_dir, model_name, prefix, length, temperature, top_k, greedy, seed):
     """Continue a prefix with a saved model of a run (n-gram or neural)."""
-    from .runs.result import RunResult
+    from . import api
 
-    click.echo(RunResult(run_dir).generate(model_name, prefix, length, temperature=temperature, top_k=top_k,
-                                           greedy=greedy, seed=seed))
+    click.echo(api.generate(run_dir, model_name, prefix, length, temperature=temperature, top_k=top_k,
+                            greedy=greedy, seed=seed))
 
 
 @cli.command()
@@ -309,66 +276,31 @@ def score(run_dir, model_name, file, per_token, encoding):
     The text is tokenized with the run's tokenizer; n-gram models restart at every line, neural
     models read the text as one stream, as in `lmbench run`.
     """
-    from .runs.result import RunResult
-    from .data.textio import decode
-    from .files import read_text_bytes
-    from .scoring.text import read_stdin_bytes
+    from . import api
 
-    model = RunResult(run_dir).model(model_name)
-    data = read_stdin_bytes() if file == "-" else read_text_bytes(file)
-    scores = model.score_text(decode(data, encoding, "standard input" if file == "-" else file))
+    scores = api.score(run_dir, model_name, file=file, encoding=encoding)
     frame = scores.per_token() if per_token else scores.lines()
     click.echo(frame.to_string(index=False, float_format=lambda x: f"{x:.6f}"))
-    n_oov = int(scores.oov.sum())
-    click.echo(f"\n{model_name}: {len(scores.line_offsets) - 1} lines, {scores.n_tokens} tokens ({n_oov} OOV), "
-               f"ln prob {-scores.nll_nats:.4f}, perplexity {scores.perplexity:.4f} including OOV tokens "
-               f"(scored as <unk>), {scores.perplexity_without_oov:.4f} excluding them")
+    click.echo("\n" + scores.summary(model_name))
 
 
 @cli.command()
 @click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
 @click.option("--allow-different-data", is_flag=True,
-                     help="Compare runs over different data in separate groups instead of refusing.")
+              help="Compare runs over different data in separate groups instead of refusing.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True,
-                     help="Bootstrap resamples (0: no intervals or comparisons).")
+              help="Bootstrap resamples (0: no intervals or comparisons).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--out", "-o", type=click.Path(file_okay=False),
-                     help="Also write the merged perplexity.csv and compare.csv into this new directory.")
+              help="Also write the merged perplexity.csv and compare.csv into this new directory.")
 def compare(run_dirs, allow_different_data, bootstrap, seed, out):
     """One table of several runs; models of runs over identical data are compared with the bootstrap."""
-    from .runs.compare import compare_runs
-    from .runs.table import format_table
+    from . import api
 
-    merged = compare_runs(list(run_dirs), allow_different_data=allow_different_data, n_resamples=bootstrap, seed=seed)
-    for group, part in merged.table.groupby("group", sort=True):
-        if merged.n_groups > 1:
-            click.echo(f"group {group} (identical data; compare across groups by bits/byte only, on the same text):")
-        click.echo(format_table(part.reset_index(drop=True)))
-        pairs = merged.compare[merged.compare["group"] == group]
-        if len(pairs):
-            click.echo("\n" + _format_pairs(pairs))
-        click.echo("")
+    merged = api.compare(*run_dirs, allow_different_data=allow_different_data, bootstrap=bootstrap, seed=seed, out=out)
     if out:
-        _write_compare(Path(out), merged)
-
-
-def _format_pairs(pairs) -> str:
-    shown = pairs[["split", "model_a", "model_b", "ppl_ratio", "ratio_low", "ratio_high", "p_a_better"]]
-    return shown.to_string(index=False, float_format=lambda x: f"{x:.4f}")
-
-
-def _write_compare(out: Path, merged) -> None:
-    from .runs.rundir import OutputDir
-    from .files import atomic_write_text
-
-    folder = OutputDir(out)
-    path = folder.claim()
-    try:
-        atomic_write_text(path / "perplexity.csv", merged.table.to_csv(index=False))
-        atomic_write_text(path / "compare.csv", merged.compare.to_csv(index=False))
-    finally:
-        folder.finish(True)
-    click.echo(f"wrote {out}/perplexity.csv, compare.csv")
+        click.echo(f"wrote {out}/perplexity.csv, compare.csv")
+    click.echo(merged.format())
 
 
 @cli.command()
@@ -381,38 +313,34 @@ def export(run_dir, model_name, output):
     (no backoff form) and stupid backoff (not normalized) are refused. OUTPUT ending in .gz is
     gzip-compressed. Load it back, or any KenLM/SRILM ARPA file, with --models arpa:OUTPUT.
     """
-    from .models.ngram.arpa import write_arpa
-    from .runs.result import RunResult
+    from . import api
 
-    write_arpa(RunResult(run_dir).model(model_name).model, output)
+    api.export(run_dir, model_name, output)
     click.echo(f"wrote {output}")
 
 
-@cli.command("corpora")
-def corpora_command():
+@cli.command()
+def corpora():
     """List the named corpora, where each is found, and the token counts a run reports."""
-    import pandas as pd
+    from . import api
 
-    from .data.corpora import describe_corpora, describe_nltk_corpora
-
-    click.echo(pd.DataFrame(describe_corpora()).to_string(index=False))
+    named, nltk = api.list_corpora()
+    click.echo(named.to_string(index=False))
     click.echo("")
-    click.echo(pd.DataFrame(describe_nltk_corpora()).to_string(index=False))
+    click.echo(nltk.to_string(index=False))
     click.echo("\nNamed corpora are looked for in $LMBENCH_DATA/<name>/, ./corpora/<name>/ and the user cache; "
                "timemachine then falls back to the copy shipped with lmbench (never downloaded), ptb and "
                "wikitext-2 are downloaded (sha256-checked). Token counts are those a run reports (default "
                "tokenizer and split). Any text file or train/valid/test directory works as --corpus PATH.")
 
 
-cli.add_command(corpora_command, "list")
-
-
 @cli.command()
-def models():
+@click.option("--long", "long_", is_flag=True, help="Also list the paper each model implements.")
+def models(long_):
     """List the model registry."""
-    from .models.registry import format_models
+    from . import api
 
-    click.echo(format_models())
+    click.echo(api.list_models(long=long_))
 
 
 def main():

@@ -5,7 +5,10 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from typing import Iterable
+import sys
+import warnings
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 #: seeds are what every generator lmbench seeds accepts: NumPy's legacy seeding takes 0 .. 2**32 - 1.
 MAX_SEED = 2**32 - 1
@@ -72,3 +75,19 @@ def check_seed(seed, name: str = "seed") -> int:
     if not is_whole(seed) or not 0 <= seed <= MAX_SEED:
         raise LmbenchError(f"{name} must be a whole number in 0..{MAX_SEED}, got {seed!r}; pick one in that range")
     return int(seed)
+
+
+@contextmanager
+def one_line_warnings(show: bool = True, stream=None) -> Iterator[None]:
+    """Within the block, each warning is one line ``lmbench: warning: ...`` on stderr (nothing if not ``show``).
+
+    The message alone, without the file, line and source that Python's default format adds (in a
+    notebook that shows the message twice); the filters decide, as usual, how often one is shown.
+    """
+    def show_one(message, category, filename, lineno, file=None, line=None):
+        if show:
+            print(f"lmbench: warning: {message}", file=stream or sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show_one
+        yield

@@ -206,9 +206,11 @@ def test_zipf_bad_input(tmp_path):
 def test_listing_commands():
     result = invoke("corpora")
     assert result.exit_code == 0 and "ptb" in result.stdout and "wikitext-2" in result.stdout
-    assert invoke("list").stdout == result.stdout
+    assert invoke("list").exit_code != 0  # one name per command: `corpora` (0.2 also had `list`)
     models = invoke("models")
-    assert models.exit_code == 0 and "add1" in models.stdout
+    assert models.exit_code == 0 and "add1" in models.stdout and "paper:" not in models.stdout
+    long = invoke("models", "--long")
+    assert "paper: Kneser & Ney 1995" in long.stdout and "paper: Hochreiter & Schmidhuber 1997" in long.stdout
 
 
 def test_python_dash_m_entry_point():

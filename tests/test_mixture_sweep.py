@@ -83,7 +83,7 @@ def test_mixture_in_a_run_scores_the_same_tokens_and_reloads_with_its_components
 
 
 @pytest.mark.parametrize("models, message", [
-    (["mix(bigram-add1+lstm)", "bigram-add1"], "not in --models"),
+    (["mix(bigram-add1+lstm)", "bigram-add1"], "not among the models"),
     (["mix(bigram-add1)", "bigram-add1"], "two or more"),
     (["mix(bigram-add1+)", "bigram-add1"], "two or more"),
 ])

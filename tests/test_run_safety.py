@@ -204,7 +204,7 @@ def test_split_for_an_already_split_corpus_is_an_error(tmp_path):
 @pytest.mark.parametrize("seed", ["-1", str(2**40)])
 def test_out_of_range_seeds_are_one_line_errors(corpus, tmp_path, seed):
     one_line_error(invoke("run", "--models", "bigram-add1", "--corpus", corpus, "--seed", seed, "--out", tmp_path / "o"),
-                   "seeds must be whole numbers")
+                   "must be a whole number in 0..4294967295")
 
 
 def test_seeds_must_be_distinct_integers(corpus, tmp_path):

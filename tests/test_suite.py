@@ -12,7 +12,7 @@ from lmbench.errors import LmbenchError
 from lmbench.runs.runner import RunConfig
 from lmbench.runs.suite import RUN_SCHEMA, load_suite, parse_assignments, parse_value, run_field_names
 
-from lmbench.api import SHARED_OPTIONS  # `lmbench run` options passed to every model that accepts them
+from lmbench.runs.config import SHARED_OPTIONS  # `lmbench run` options passed to every model that accepts them
 RUN_FIELDS = run_field_names(RunConfig) | set(SHARED_OPTIONS)
 
 

@@ -15,8 +15,19 @@ from lmbench.errors import LmbenchError
 from lmbench.data.tokenizers import Tokenizer
 from lmbench.analysis.zipf import (
     analyze, fit_least_squares, fit_power_law, fit_zipf, format_fits, longest_line, power_law_curve, power_law_mle,
-    whole_text, write_zipf, zipf_tables,
+    whole_text,
 )
+from lmbench.runs.zipf import zipf_run
+
+
+def analyzed(dataset, **options):
+    """(fits, full ranks table, curves) of analyze()."""
+    found = analyze(dataset, **options)
+    return found.fit_objects, found.ranks, found.curves()
+
+
+def zipf_tables(source, **options):
+    return tuple(zipf_run(source, **options))
 
 
 def zipf_text(alpha: float, n_types: int, n_tokens: int, seed: int = 0) -> list[str]:
@@ -31,7 +42,7 @@ def zipf_text(alpha: float, n_types: int, n_tokens: int, seed: int = 0) -> list[
 def test_recovers_the_exponent_of_a_synthetic_zipf_sample(alpha):
     lines = zipf_text(alpha, n_types=20_000, n_tokens=400_000)
     dataset = whole_text(RawCorpus("zipf", {"train": lines, "valid": [], "test": []}), Tokenizer("word"))
-    fits, _, _ = analyze(dataset, max_n=1)
+    fits, _, _ = analyzed(dataset, max_n=1)
     assert fits[0].n_tokens == 400_000
     assert fits[0].alpha == pytest.approx(alpha, abs=0.03)
     assert fits[0].r2 > 0.98
@@ -170,7 +181,7 @@ def test_power_law_fit_takes_milliseconds_on_a_200k_token_text():
 def test_ngram_ranks_are_counted_inside_lines():
     lines = ["a b a b", "b a"]
     dataset = whole_text(RawCorpus("t", {"train": lines, "valid": [], "test": []}), Tokenizer("word"))
-    fits, ranks, curves = analyze(dataset, max_n=3, min_count=1)
+    fits, ranks, curves = analyzed(dataset, max_n=3, min_count=1)
     top = {(r.n, r.ngram): r.count for r in ranks.itertuples()}
     # unigrams: a 3, b 3; bigrams: "a b" 2, "b a" 2 (never across the line break); trigrams: "a b a", "b a b"
     assert top == {(1, "a"): 3, (1, "b"): 3, (2, "a b"): 2, (2, "b a"): 2, (3, "a b a"): 1, (3, "b a b"): 1}
@@ -180,7 +191,7 @@ def test_ngram_ranks_are_counted_inside_lines():
 
 def test_character_ngrams_join_without_spaces():
     dataset = whole_text(RawCorpus("t", {"train": ["abab"], "valid": [], "test": []}), Tokenizer("char"))
-    _, ranks, _ = analyze(dataset, max_n=2, min_count=1)
+    _, ranks, _ = analyzed(dataset, max_n=2, min_count=1)
     assert ranks[ranks.n == 2]["ngram"].tolist() == ["ab", "ba"]
 
 
@@ -190,7 +201,7 @@ def test_character_ngrams_join_without_spaces():
 def test_short_cjk_text_prints_why_there_is_no_fit_instead_of_nan():
     dataset = whole_text(RawCorpus("t", {"train": ["我爱北京天安门。", "天安门上太阳升。"], "valid": [], "test": []}),
                          Tokenizer("char"))
-    fits, ranks, _ = analyze(dataset, max_n=2)
+    fits, ranks, _ = analyzed(dataset, max_n=2)
     assert all(f.alpha is None and f.mle_alpha is None and f.rank_max is None for f in fits)
     assert set(ranks[(ranks.n == 1) & (ranks["count"] == 2)]["ngram"]) == {"天", "安", "门", "。"}
     text = format_fits(fits, 10)
@@ -202,10 +213,10 @@ def test_short_cjk_text_prints_why_there_is_no_fit_instead_of_nan():
 def test_max_n_beyond_the_longest_line_fails_fast_naming_it():
     dataset = whole_text(RawCorpus("t", {"train": ["a b c d e", "a b"], "valid": [], "test": []}), Tokenizer("word"))
     start = time.perf_counter()
-    with pytest.raises(LmbenchError, match=r"longest line \(5 tokens\).*use --max-n 5 or less") as error:
+    with pytest.raises(LmbenchError, match=r"longest line \(5 tokens\).*use 5 or less") as error:
         analyze(dataset, max_n=1_000_000)
     assert time.perf_counter() - start < 1.0 and "\n" not in str(error.value)
-    fits, _, curves = analyze(dataset, max_n=5, min_count=1)
+    fits, _, curves = analyzed(dataset, max_n=5, min_count=1)
     assert curves[5].tolist() == [1] and curves[2].tolist() == [2, 1, 1, 1]
 
 
@@ -224,7 +235,8 @@ def test_text_with_no_tokens_is_a_one_line_error():
 def test_csv_has_both_fits_and_blank_cells_where_none_is_possible(tmp_path):
     lines = zipf_text(1.0, n_types=2000, n_tokens=20_000)
     dataset = whole_text(RawCorpus("z", {"train": lines, "valid": [], "test": []}), Tokenizer("word"))
-    fits = write_zipf(dataset, tmp_path, max_n=3, min_count=200)  # bigrams: fewer than 3 counts >= 200
+    found = zipf_run(" \n".join(lines) + "\n", max_n=3, min_count=200, out=tmp_path)  # bigrams: < 3 counts >= 200
+    fits = found.fit_objects
     table = pd.read_csv(tmp_path / "zipf.csv")
     assert list(table.columns[:6]) == ["n", "n_tokens", "n_types", "n_hapax", "alpha", "intercept"]
     assert {"mle_alpha", "mle_beta", "mle_x_min", "mle_rank_max", "mle_ks", "note"} <= set(table.columns)

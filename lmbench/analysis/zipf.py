@@ -18,16 +18,15 @@ r(x) = n_tail P(X >= x) ~ x^-(beta - 1), so x ~ r^(-1 / (beta - 1)): **alpha = 1
 1..n_tail: the head and middle of the curve, the hapax tail excluded when x_min > 1.
 
 Neither fit follows the first few ranks of a natural text, which are flatter than any power law
-(Mandelbrot's f ~ (r + b)^-alpha): on Austen's *Emma* they put about 29,000 and 30,000 at rank 1,
-where 5,041 is observed, with alpha 1.09 (least squares) and 1.10 (MLE, x_min = 8). Each type
-weighs the same in both, and the top ten of some 1,900 types cannot move either exponent.
+(Mandelbrot's f ~ (r + b)^-alpha): each type weighs the same in both fits, and the top ten of a
+few thousand types cannot move either exponent (docs/benchmarks.md shows it on Austen's *Emma*).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +34,8 @@ import pandas as pd
 
 from ..data.corpora import NAMED_CORPORA, SPLITS, RawCorpus, load_corpus, text_lines
 from ..data.dataset import Dataset, build_dataset
-from ..errors import LmbenchError
+from ..errors import LmbenchError, is_whole
 from ..models.ngram.counts import NGramCounts
-from ..report.plots import zipf_plot
-from ..files import atomic_write_text, check_writable_dir
 from ..data.tokenizers import Tokenizer
 
 MIN_TAIL_TYPES = 50        # an MLE candidate x_min must leave at least this many types in the tail
@@ -340,34 +337,75 @@ def whole_text(raw: RawCorpus, tokenizer: Tokenizer) -> Dataset:
     return build_dataset(RawCorpus(raw.name, {"train": lines, "valid": [], "test": []}, raw.source), tokenizer)
 
 
-def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 10, top: int = 20):
-    """Zipf statistics of a dataset's training ids (see :func:`whole_text` for a whole corpus).
+@dataclass
+class ZipfTables:
+    """Zipf statistics of a text: the fits per n, and every n-gram's rank and count.
 
-    Returns:
-        (fits: list[ZipfFit], ranks table: DataFrame with n, rank, ngram, count, curves: n -> counts).
+    Attributes:
+        fits: one row per n (the columns of ``zipf.csv``).
+        ranks: every n-gram type of every n: n, rank, ngram, count (sorted by n, then rank), the
+            whole rank-frequency curve, to plot on log-log axes.
+        name: what was counted (the corpus's name, or "text").
+        tokenizer: the tokenizer used.
+        min_count: the least-squares fit's lowest count.
     """
-    if max_n < 1:
-        raise LmbenchError(f"--max-n must be at least 1, got {max_n}")
-    if min_count < 1:
-        raise LmbenchError(f"--min-count must be at least 1, got {min_count}")
+
+    fits: pd.DataFrame
+    ranks: pd.DataFrame
+    name: str
+    tokenizer: Tokenizer
+    min_count: int
+    fit_objects: list = field(default_factory=list, repr=False)
+
+    def __iter__(self):
+        """``fits, ranks = lmbench.zipf(...)``."""
+        return iter((self.fits, self.ranks))
+
+    def top(self, k: int = 20) -> pd.DataFrame:
+        """The ``k`` most frequent n-grams of each n (zipf_ranks.csv)."""
+        return self.ranks[self.ranks["rank"] <= k].reset_index(drop=True)
+
+    def curves(self) -> dict:
+        """n -> counts in rank order (for the log-log plot)."""
+        return {int(n): part["count"].to_numpy() for n, part in self.ranks.groupby("n", sort=True)}
+
+    #: the folder the tables and figure were written to (None: not written).
+    written_to: object = None
+
+    def format(self) -> str:
+        """The printed summary: what was counted, both fits with the ranks they cover, and how each was made."""
+        head = f"{self.name}: {self.tokenizer.kind} tokens, normalize={self.tokenizer.normalize}, all splits"
+        return head + "\n" + format_fits(self.fit_objects, self.min_count)
+
+
+def analyze(dataset: Dataset, max_n: int = 3, min_count: int = 10) -> ZipfTables:
+    """Zipf statistics of a dataset's training ids (see :func:`whole_text` for a whole corpus)."""
+    if not is_whole(max_n) or max_n < 1:
+        raise LmbenchError(f"max_n (--max-n) must be a whole number >= 1, got {max_n!r}")
+    if not is_whole(min_count) or min_count < 1:
+        raise LmbenchError(f"min_count (--min-count) must be a whole number >= 1, got {min_count!r}")
     ids = dataset.splits["train"]
     longest = longest_line(ids, dataset.vocab.eos_id)
     if longest == 0:
         raise LmbenchError("the text has no tokens; give a text with at least one non-empty line")
     if max_n > longest:
         tokens = f"{longest} token{'s' * (longest != 1)}"
-        raise LmbenchError(f"--max-n {max_n} is longer than the longest line ({tokens}) and n-grams do not cross "
-                           f"lines; use --max-n {longest} or less")
+        raise LmbenchError(f"max_n (--max-n) {max_n} is longer than the longest line ({tokens}) and n-grams do "
+                           f"not cross lines; use {longest} or less")
     freqs, counts = zipf_counts(ids, len(dataset.vocab), dataset.vocab.eos_id, max_n)
-    fits, rows, curves = [], [], {}
+    fits, frames = [], []
     sep = "" if dataset.tokenizer.kind == "char" else " "
+    words = np.array(dataset.vocab.itos + ["<s>"], dtype=object)
     for n, (gram_ids, c) in freqs.items():
         fits.append(fit_zipf(c, n, min_count))
-        curves[n] = c
-        tokens = counts.tokens_of(n, gram_ids[:top]) if n > 1 else gram_ids[:top, None]
-        for rank, (toks, count) in enumerate(zip(tokens, c[:top]), start=1):
-            rows.append({"n": n, "rank": rank, "ngram": sep.join(dataset.vocab.decode(toks)), "count": int(count)})
-    return fits, pd.DataFrame(rows, columns=["n", "rank", "ngram", "count"]), curves
+        tokens = counts.tokens_of(n, gram_ids) if n > 1 else gram_ids[:, None]    # (types, n)
+        text = words[tokens[:, 0]]
+        for j in range(1, n):
+            text = text + sep + words[tokens[:, j]]
+        frames.append(pd.DataFrame({"n": n, "rank": np.arange(1, c.size + 1), "ngram": text,
+                                    "count": c.astype(np.int64)}))
+    ranks = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["n", "rank", "ngram", "count"])
+    return ZipfTables(fits_frame(fits), ranks, dataset.name, dataset.tokenizer, min_count, fits)
 
 
 def fits_frame(fits: list[ZipfFit]) -> pd.DataFrame:
@@ -377,39 +415,14 @@ def fits_frame(fits: list[ZipfFit]) -> pd.DataFrame:
     return frame.astype(floats | {c: "Int64" for c in ("rank_min", "rank_max", "mle_x_min", "mle_rank_max")})
 
 
-def write_zipf(dataset: Dataset, out: str | Path, max_n: int = 3, min_count: int = 10, top: int = 20) -> list[ZipfFit]:
-    """Analyze and write ``zipf.csv``, ``zipf_ranks.csv`` and ``zipf.png`` into ``out``."""
-    fits, ranks, curves = analyze(dataset, max_n, min_count, top)
-    out = check_writable_dir(out)
-    atomic_write_text(out / "zipf.csv", fits_frame(fits).to_csv(index=False))
-    atomic_write_text(out / "zipf_ranks.csv", ranks.to_csv(index=False))
-    zipf_plot(curves, {f.n: fit_lines(f) for f in fits}, out / "zipf.png", f"{dataset.name}: Zipf's law")
-    return fits
+def zipf_source(source: str, encoding: str = "utf-8") -> RawCorpus:
+    """The corpus ``source`` names (or a file name it looks like), else ``source`` itself as a text.
 
-
-def zipf_tables(source: str, *, tokenizer: str | None = None, normalize: str | None = None, max_n: int = 3,
-                min_count: int = 10, top: int = 20, encoding: str = "utf-8") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Zipf statistics of a corpus or a text, as tables, writing nothing (for notebooks).
-
-    Args:
-        source: a corpus name, ``nltk:...`` id, file or directory (anything ``lmbench run --corpus``
-            takes; all splits are used), or literal text: a string with a newline, or one that is
-            neither an existing path nor a corpus name. A single word that looks like a file name
-            (``notes.txt``, ``data/x``) and does not exist is an error, not text.
-        tokenizer: "word" or "char"; default: the corpus's own, "word" for text.
-        normalize: "none", "lower" or "d2l"; default: the corpus's own, "none" for text.
-        max_n: count 1..max_n-grams.
-        min_count: the lowest count in the least-squares fit.
-        top: ranks per n in the second table.
-        encoding: encoding of corpus files.
-
-    Returns:
-        (fits: one row per n, the columns of ``zipf.csv``; ranks: n, rank, ngram, count).
+    A corpus name, ``nltk:...``, file or directory uses all its splits; literal text is a string with
+    a newline, or one that is neither an existing path nor a corpus name. A single word that looks
+    like a file name (``notes.txt``, ``data/x``) and does not exist is an error, not text.
     """
-    raw = _zipf_source(source, encoding)
-    dataset = whole_text(raw, Tokenizer(tokenizer or raw.tokenizer, normalize or raw.normalize))
-    fits, ranks, _ = analyze(dataset, max_n, min_count, top)
-    return fits_frame(fits), ranks
+    return _zipf_source(source, encoding)
 
 
 def _zipf_source(source: str, encoding: str) -> RawCorpus:

@@ -7,6 +7,7 @@ N-gram names are an order and an optional smoothing suffix::
     trigram-addk                                      Lidstone (add-k, k tuned on valid)
     5gram-kn  5gram-kn1                               interpolated Kneser-Ney (modified / one discount)
     trigram-wb  trigram-abs                           interpolated Witten-Bell / absolute discounting
+    trigram-kn-bo  trigram-wb-bo ...                  the same methods in back-off form (-bo)
     trigram-katz  trigram-interp  trigram-stupid      Katz backoff, Jelinek-Mercer, stupid backoff
 
 An ARPA file made elsewhere (KenLM, SRILM, ``lmbench`` itself) is the model ``arpa:PATH``.
@@ -21,6 +22,7 @@ names them as "module:qualname" strings) are imported when a model of theirs is 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 from ..errors import LmbenchError, unknown_name_error
@@ -69,7 +71,13 @@ NGRAM_SMOOTHING: dict[str, Family] = {
     "kn1": Family(KneserNey, {"modified": False}, "interpolated Kneser-Ney with one discount per order"),
     "wb": Family(WittenBell, {}, "interpolated Witten-Bell"),
     "abs": Family(AbsoluteDiscount, {}, "interpolated absolute discounting (one discount per order)"),
-    "katz": Family(Katz, {}, "Katz backoff with Good-Turing discounts (counts up to k=5)"),
+    "kn-bo": Family(KneserNey, {"modified": True, "form": "backoff"},
+                    "modified Kneser-Ney in back-off form (SRILM's -kndiscount without -interpolate)"),
+    "kn1-bo": Family(KneserNey, {"modified": False, "form": "backoff"},
+                     "Kneser-Ney with one discount per order in back-off form (SRILM's -ukndiscount)"),
+    "wb-bo": Family(WittenBell, {"form": "backoff"}, "Witten-Bell in back-off form (SRILM's -wbdiscount)"),
+    "abs-bo": Family(AbsoluteDiscount, {"form": "backoff"}, "absolute discounting in back-off form"),
+    "katz": Family(Katz, {}, "Katz backoff with Good-Turing discounts (counts up to max_count=5)"),
     "interp": Family(JelinekMercer, {}, "Jelinek-Mercer linear interpolation of MLE orders, weights by EM on valid"),
     "stupid": Family(StupidBackoff, {}, "stupid backoff (alpha=0.4); scores, not probabilities: no perplexity"),
 }
@@ -89,7 +97,7 @@ NAMED_MODELS["infgram-wb"] = Family("lmbench.models.ngram.infgram:InfiniGram", {
                                     "∞-gram with Witten-Bell interpolation over every matched context length "
                                     "(unbounded-order Witten-Bell; a distribution)")
 
-_NGRAM_NAME = re.compile(r"^(?P<order>unigram|bigram|trigram|(?P<n>\d+)gram)(?:-(?P<smoothing>[a-z0-9]+))?$")
+_NGRAM_NAME = re.compile(r"^(?P<order>unigram|bigram|trigram|(?P<n>\d+)gram)(?:-(?P<smoothing>[a-z0-9]+(?:-[a-z0-9]+)*))?$")
 
 
 @dataclass(frozen=True)
@@ -150,8 +158,27 @@ def lookup(name: str) -> tuple[type, dict]:
         order = int(match["n"]) if match["n"] else ORDER_OF_WORD[match["order"]]
         family = NGRAM_SMOOTHING[match["smoothing"] or ""]
         return family.cls, {"order": order, **family.params}
-    raise unknown_name_error("model", name, available_names(),
-                             hint=f"any order up to {MAX_ORDER} works (7gram, 8gram-add1, ...); see `lmbench models`")
+    if _BIDIRECTIONAL.match(name):
+        raise LmbenchError(f"{name!r}: a bidirectional RNN cannot be a language model here: its backward half reads "
+                           f"the tokens after each position, so it sees the token it predicts and its perplexity "
+                           f"would mean nothing; use a causal model (rnn, gru, lstm, deep-lstm, transformer)")
+    raise unknown_model_error(name)
+
+
+_BIDIRECTIONAL = re.compile(r"^(deep-)?(bi-?|bidirectional-?|b)(rnn|lstm|gru)(-.*)?$")
+
+
+def unknown_model_error(name: str) -> LmbenchError:
+    """"unknown model 'x'; did you mean ...?" and the families of names, never the whole list of names."""
+    import difflib
+
+    close = difflib.get_close_matches(name, available_names(), n=3, cutoff=0.6)
+    suffixes = ", ".join(s for s in NGRAM_SMOOTHING if s)
+    message = f"unknown model {name!r}"
+    message += f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+    return LmbenchError(f"{message} Names: n-grams ORDER[-SMOOTHING] (ORDER unigram, bigram, trigram or Ngram up to "
+                        f"{MAX_ORDER}; SMOOTHING {suffixes}), named models {', '.join(NAMED_MODELS)}, arpa:PATH, "
+                        f"mix(A+B); `lmbench models` lists them")
 
 
 def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
@@ -166,10 +193,17 @@ def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
     """
     overrides = dict(overrides or {})
     base = overrides.pop("model", label)
+    if not isinstance(base, str) or not base:
+        raise LmbenchError(f"{label}: 'model' must name a registry model, got {base!r}")
     cls, params = lookup(base)
     allowed = accepted_params(cls)
-    for key in overrides:
-        if key not in allowed:
+    renamed = getattr(cls, "renamed_params", {})
+    for key in list(overrides):
+        if key in renamed and renamed[key] in allowed:
+            warnings.warn(f"{label}: parameter {key!r} is renamed to {renamed[key]!r}; using it as {renamed[key]!r}",
+                          stacklevel=2)
+            overrides[renamed[key]] = overrides.pop(key)
+        elif key not in allowed:
             raise unknown_name_error(f"parameter for {label}", key, sorted(allowed))
     return ModelSpec(label, cls, {**params, **overrides})
 
@@ -190,13 +224,42 @@ def describe_models() -> list[dict]:
     return rows
 
 
-def format_models(width: int = 100) -> str:
-    """The registry as text: one line per name, then each class's parameters once."""
+#: the paper (or book) each family of names implements, for ``lmbench models --long``.
+PAPERS = {
+    "<order>": "maximum likelihood estimation (Jurafsky & Martin, Speech and Language Processing, ch. 3)",
+    "<order>-add1": "Laplace's add-one rule (Chen & Goodman 1998, sec. 2.1)",
+    "<order>-addk": "Lidstone 1920; Chen & Goodman 1998, sec. 2.1",
+    "<order>-kn": "Kneser & Ney 1995; Chen & Goodman 1998 (modified KN); Heafield et al. 2013 (KenLM's estimates)",
+    "<order>-kn1": "Kneser & Ney 1995; Chen & Goodman 1998, sec. 3.5",
+    "<order>-wb": "Witten & Bell 1991; Chen & Goodman 1998, sec. 2.4",
+    "<order>-abs": "Ney, Essen & Kneser 1994",
+    "<order>-katz": "Katz 1987; Good 1953",
+    "<order>-interp": "Jelinek & Mercer 1980; Dempster, Laird & Rubin 1977 (EM)",
+    "<order>-stupid": "Brants, Popat, Xu, Och & Dean 2007",
+    "rnn": "Elman 1990; Zhang et al., Dive into Deep Learning, ch. 9",
+    "gru": "Cho et al. 2014", "lstm": "Hochreiter & Schmidhuber 1997",
+    "deep-rnn": "d2l ch. 10.3 (deep RNNs)", "deep-gru": "Cho et al. 2014", "deep-lstm": "Hochreiter & Schmidhuber 1997",
+    "rnn-scratch": "d2l ch. 9.5 (RNN from scratch)",
+    "lstm-zaremba-small": "Zaremba, Sutskever & Vinyals 2014",
+    "lstm-word": "the PyTorch word_language_model example", "lstm-word-medium": "the PyTorch word_language_model example",
+    "transformer": "Vaswani et al. 2017; Radford et al. 2019 (GPT-2)",
+    "transformer-word": "Vaswani et al. 2017; Radford et al. 2019 (GPT-2)",
+    "infgram": "Liu, Min, Zettlemoyer, Choi & Hajishirzi 2024", "infgram-wb": "Liu et al. 2024; Witten & Bell 1991",
+    "arpa:PATH": "the ARPA back-off format (Doug Paul; SRILM, KenLM)",
+    "mix(A+B+...)": "Mikolov et al. 2011 (model combination); EM: Dempster, Laird & Rubin 1977",
+}
+
+
+def format_models(width: int = 100, long: bool = False) -> str:
+    """The registry as text: one line per name (with ``long``, the paper it implements), then each class's parameters."""
     import textwrap
 
     rows = describe_models()
     lines = ["<order> is unigram, bigram, trigram or Ngram for any N (4gram, 5gram, ...).", ""]
-    lines += [f"  {r['name']:<20} {r['description']}" for r in rows]
+    for r in rows:
+        lines.append(f"  {r['name']:<20} {r['description']}")
+        if long and PAPERS.get(r["name"]):
+            lines.append(f"  {'':<20} paper: {PAPERS[r['name']]}")
     lines += ["", "Parameters (override with --set MODEL.PARAM=VALUE or a [models.MODEL] table in a suite file):"]
     for cls in dict.fromkeys(r["cls"] for r in rows):
         text = f"{cls.__name__}: {', '.join(sorted(accepted_params(cls)))}"

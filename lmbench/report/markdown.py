@@ -10,12 +10,12 @@ import pandas as pd
 from ..files import atomic_write_text
 
 
-def write_report(out: Path, config: dict, table: pd.DataFrame, compare: pd.DataFrame, buckets: pd.DataFrame,
-                 seeds: pd.DataFrame) -> None:
-    """Write ``out/report.md`` from the run's tables (nothing is recomputed)."""
+def write_report(path: Path, config: dict, table: pd.DataFrame, compare: pd.DataFrame, buckets: pd.DataFrame,
+                 seeds: pd.DataFrame, figures: list[str]) -> None:
+    """Write the report to ``path`` from the run's tables (nothing is recomputed); ``figures`` are file names beside it."""
     sections = [_header(config), _data(config), _results(table, config), _sweep(config), _comparisons(compare),
-                _buckets(buckets), _seeds(seeds), _figures(out), _method(config)]
-    atomic_write_text(out / "report.md", "\n\n".join(s for s in sections if s) + "\n")
+                _buckets(buckets), _seeds(seeds), _figures(figures), _method(config)]
+    atomic_write_text(path, "\n\n".join(s for s in sections if s) + "\n")
 
 
 def _header(config: dict) -> str:
@@ -99,8 +99,7 @@ def _seeds(seeds: pd.DataFrame) -> str:
             + _markdown(shown[["model", "split", "n_seeds", "seeds", "ppl", "ppl_min", "ppl_max"]]))
 
 
-def _figures(out: Path) -> str:
-    figures = [f for f in ("perplexity.png", "sweep.png", "buckets.png", "curves.png") if (out / f).exists()]
+def _figures(figures: list[str]) -> str:
     return "## Figures\n\n" + "\n".join(f"![{f}]({f})" for f in figures) if figures else ""
 
 

@@ -32,6 +32,40 @@ class ComparedRuns:
     compare: pd.DataFrame
     n_groups: int
 
+    def format(self) -> str:
+        """The table and the comparisons of every group, as ``lmbench compare`` prints them."""
+        from .table import format_table
+
+        parts = []
+        for group, part in self.table.groupby("group", sort=True):
+            if self.n_groups > 1:
+                parts.append(f"group {group} (identical data; compare across groups by bits/byte only, "
+                             f"on the same text):")
+            parts.append(format_table(part.reset_index(drop=True)))
+            pairs = self.compare[self.compare["group"] == group]
+            if len(pairs):
+                shown = pairs[["split", "model_a", "model_b", "ppl_ratio", "ratio_low", "ratio_high", "p_a_better"]]
+                parts.append("\n" + shown.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+            parts.append("")
+        return "\n".join(parts)
+
+
+def write_compared(out, merged: ComparedRuns) -> Path:
+    """Write the merged perplexity.csv and compare.csv into ``out``, a new or empty directory (claimed as a run's)."""
+    from ..files import atomic_write_text
+    from . import files
+    from .config import check_path
+    from .rundir import OutputDir
+
+    folder = OutputDir(check_path("out", out))
+    path = folder.claim()
+    try:
+        atomic_write_text(path / files.PERPLEXITY_CSV, merged.table.to_csv(index=False))
+        atomic_write_text(path / files.COMPARE_CSV, merged.compare.to_csv(index=False))
+    finally:
+        folder.finish(True)
+    return path
+
 
 def fingerprint(run: RunResult) -> tuple:
     prints = run.split_fingerprints
@@ -49,7 +83,7 @@ def group_runs(runs: list[RunResult], allow_different_data: bool) -> list[list[R
         raise LmbenchError(f"{first.out_dir} and {other.out_dir} scored different {split} data (fingerprints "
                            f"{str(fingerprint(first)[HELD_OUT.index(split)])[:12]} vs "
                            f"{str(fingerprint(other)[HELD_OUT.index(split)])[:12]}: other text, tokenizer or "
-                           f"vocabulary); pass --allow-different-data to list them in separate groups")
+                           f"vocabulary); pass allow_different_data=True (--allow-different-data) to list them in separate groups")
     return list(groups.values())
 
 

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ..errors import LmbenchError, unknown_name_error
+from . import files
 
 
 class RunResult:
@@ -36,7 +37,7 @@ class RunResult:
     @cached_property
     def config(self) -> dict:
         """config.json: options, versions, data fingerprints, each model's parameters and files."""
-        path = self.out_dir / "config.json"
+        path = self.out_dir / files.CONFIG
         if not self.out_dir.is_dir():
             raise LmbenchError(f"no lmbench run at {self.out_dir} (not a directory); pass the directory `lmbench run` wrote")
         try:
@@ -70,7 +71,7 @@ class RunResult:
 
         from .table import COLUMNS
 
-        path = self.out_dir / "perplexity.csv"
+        path = self.out_dir / files.PERPLEXITY_CSV
         if not path.exists():
             return pd.DataFrame(columns=COLUMNS)
         return _read_csv(path)
@@ -78,22 +79,22 @@ class RunResult:
     @property
     def compare(self):
         """compare.csv (every pair of models per split), or None if the run has none."""
-        return self._optional_csv("compare.csv")
+        return self._optional_csv(files.COMPARE_CSV)
 
     @property
     def buckets(self):
         """buckets.csv (perplexity by training frequency of the target), or None."""
-        return self._optional_csv("buckets.csv")
+        return self._optional_csv(files.BUCKETS_CSV)
 
     @property
     def seeds(self):
         """seeds.csv (mean and spread across seeds), or None."""
-        return self._optional_csv("seeds.csv")
+        return self._optional_csv(files.SEEDS_CSV)
 
     @property
     def sweep(self):
         """sweep.csv of a data-size sweep (model, family, fraction, train_tokens, split, perplexity, ...), or None."""
-        return self._optional_csv("sweep.csv")
+        return self._optional_csv(files.SWEEP_CSV)
 
     def _optional_csv(self, name: str):
         path = self.out_dir / name
@@ -124,12 +125,13 @@ class RunResult:
             :class:`lmbench.scoring.tokens.TokenScores` with ``logprobs`` (float64, N), ``ids`` (N)
             and ``line_offsets`` (L+1); ``-scores.logprobs.sum()`` equals the table's ``nll_nats``.
         """
-        from ..scoring.tokens import SCORES_DIR, read_scores
+        from ..scoring.tokens import read_scores
 
         info = self._model_info(model)
         if not info.get("scores"):
             raise LmbenchError(f"{model} of {self.out_dir} has no saved scores (run without --no-save-scores)")
-        return read_scores(self.out_dir / SCORES_DIR, Path(info["scores"]).name, split)
+        return read_scores(self.out_dir / files.SCORES_DIR / files.TARGETS_NPZ,
+                           self.out_dir / files.SCORES_DIR / Path(info["scores"]).name, split)
 
     def model(self, name: str):
         """A saved model of the run with the run's tokenizer (:class:`lmbench.scoring.text.TextModel`).

@@ -23,9 +23,10 @@ import sys
 from pathlib import Path
 
 from ..errors import LmbenchError
+from . import files
 
-LOCK_NAME = ".lmbench.lock"
-MARKER = "config.json"
+LOCK_NAME = files.LOCK
+MARKER = files.CONFIG
 
 
 def holds_run(path: Path) -> bool:

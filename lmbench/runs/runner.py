@@ -16,7 +16,9 @@ import re
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +27,14 @@ import pandas as pd
 from .. import __version__
 from ..data.corpora import DEFAULT_FRACTIONS, load_corpus
 from ..data.dataset import Dataset, build_dataset
-from ..models.neural.distributed import RankError, World, from_main, process_group
+from ..models.neural.distributed import RankError, World, broadcast_from_main, process_group
 from ..errors import LmbenchError, unknown_name_error
 from ..models.base import LanguageModel
 from ..scoring.metrics import eval_result
-from ..models.registry import ModelSpec, accepted_params, resolve
+from ..models.registry import ModelSpec
+from . import files
+from .config import RunConfig, check_config
+from .jobs import Job, expand_jobs, file_stems, model_specs, training_ids
 from .table import ResultsTable, format_table
 from .rundir import OutputDir
 from .result import RunResult
@@ -37,183 +42,6 @@ from ..models.seeding import seed_everything
 from ..files import atomic_write_json, atomic_write_text
 
 EVAL_SPLITS = ("valid", "test")
-MAX_SEED = 2**32 - 1
-#: file stems longer than this are cut and made unique with a hash (file systems allow 255 bytes).
-MAX_STEM = 80
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; written to config.json.
-
-    Args:
-        models: model labels (registry names, or custom labels defined in ``params``).
-        corpus: corpus name, ``nltk:...`` id, file or directory.
-        tokenizer: "word", "char" or "bpe" (subwords learned from the training split); None: the corpus default.
-        bpe_vocab_size: subwords BPE learns with tokenizer "bpe" (None: 8000); the run's V is those
-            occurring in train plus ``<unk>`` and end of line (at most bpe_vocab_size + 2).
-        normalize: "none", "lower" or "d2l"; None: the corpus default.
-        min_freq: minimum training count for the vocabulary.
-        max_vocab: vocabulary cap (``<unk>`` and end of line included).
-        split: train/valid/test fractions for corpora that are one text; None: 0.8/0.1/0.1. Refused
-            for corpora that come split.
-        encoding: text encoding of files.
-        out: output directory; None: ``results/<corpus>-<timestamp>``.
-        overwrite: replace an earlier run in ``out`` once this one completes.
-        seed: the seed set before fitting each model.
-        seeds: fit every stochastic (neural) model once per seed; rows are labelled ``MODEL@seedS``
-            and seeds.csv gives mean and standard deviation. None: ``[seed]``.
-        params: per-label parameter overrides ({label: {param: value}}).
-        shared_params: values given to every model that accepts the parameter (e.g. epochs).
-        save_models: save each fitted model under ``out/models/``.
-        save_scores: save per-token log-probabilities under ``out/scores/``.
-        bootstrap: resamples of the paired bootstrap over lines (0: no intervals or comparisons).
-        fractions: a data-size sweep: fit every model on the first fraction of the training lines for
-            each fraction (labels ``MODEL@FRACTION``), all scored on the same valid and test tokens
-            with the vocabulary of the whole training split; writes sweep.csv and sweep.png.
-    """
-
-    models: list[str]
-    corpus: str = "timemachine"
-    tokenizer: str | None = None
-    normalize: str | None = None
-    bpe_vocab_size: int | None = None
-    min_freq: int = 1
-    max_vocab: int | None = None
-    split: tuple | None = None
-    encoding: str = "utf-8"
-    out: str | None = None
-    overwrite: bool = False
-    seed: int = 0
-    seeds: list[int] | None = None
-    fractions: list[float] | None = None
-    params: dict = field(default_factory=dict)
-    shared_params: dict = field(default_factory=dict)
-    save_models: bool = True
-    save_scores: bool = True
-    bootstrap: int = 1000
-
-
-@dataclass(frozen=True)
-class Job:
-    """One fit of a run: the label in the table, the model it instantiates, its seed and training data.
-
-    ``fraction`` < 1 fits on the first lines of the training split only (data-size sweeps); the
-    vocabulary and the scored targets stay those of the whole run.
-    """
-
-    label: str
-    base_label: str
-    spec: ModelSpec
-    seed: int
-    fraction: float = 1.0
-    requires: tuple = ()
-
-
-# ---------------------------------------------------------------- checking a configuration
-
-
-def check_config(config: RunConfig) -> None:
-    """Raise a one-line error for option values no run can use (before any data is read)."""
-    if not config.models:
-        raise LmbenchError("no models given; e.g. --models bigram,trigram-add1")
-    if len(set(config.models)) != len(config.models):
-        raise LmbenchError(f"a model is listed twice in {','.join(config.models)}; list each once")
-    for seed in [config.seed] + list(config.seeds or []):
-        check_seed(seed)
-    if config.seeds is not None and (not config.seeds or len(set(config.seeds)) != len(config.seeds)):
-        raise LmbenchError(f"--seeds needs distinct seeds, e.g. 0,1,2; got {config.seeds}")
-    if isinstance(config.bootstrap, bool) or not isinstance(config.bootstrap, int) or config.bootstrap < 0:
-        raise LmbenchError(f"--bootstrap must be a whole number >= 0 (0 turns it off), got {config.bootstrap!r}")
-    if config.bpe_vocab_size is not None and config.tokenizer != "bpe":
-        raise LmbenchError("--bpe-vocab-size applies to --tokenizer bpe only; add --tokenizer bpe or drop it")
-    if config.split is not None:
-        from ..data.corpora import check_fractions
-
-        check_fractions(tuple(config.split))
-    if config.fractions is not None:
-        fractions = list(config.fractions)
-        if not fractions or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1
-                                for f in fractions) or len(set(fractions)) != len(fractions):
-            raise LmbenchError(f"--fractions needs distinct numbers in (0, 1], e.g. 0.01,0.1,1; got {fractions}")
-    for label in config.params:
-        if label not in config.models:
-            raise unknown_name_error("model label in --set or [models.*]", label, config.models,
-                                     hint="parameters must name a model of --models")
-
-
-def check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        raise LmbenchError(f"seeds must be whole numbers in 0..{MAX_SEED}, got {seed!r}")
-
-
-def model_specs(config: RunConfig) -> list[ModelSpec]:
-    """Resolve labels and overrides, and check every model's parameters, before any data is read.
-
-    Models built from other models of the run (mixtures) come after what they require.
-    """
-    check_config(config)
-    return dependency_order(resolve_specs(config))
-
-
-def resolve_specs(config: RunConfig) -> list[ModelSpec]:
-    specs = []
-    for label in config.models:
-        spec = resolve(label, config.params.get(label))
-        shared = {k: v for k, v in config.shared_params.items()
-                  if k in accepted_params(spec.cls) and k not in (config.params.get(label) or {})}
-        spec = ModelSpec(spec.label, spec.cls, {**spec.params, **shared})
-        try:
-            spec.build().check_params()
-        except LmbenchError as exc:
-            raise LmbenchError(f"{label}: {exc}") from None
-        specs.append(spec)
-    return specs
-
-
-def dependency_order(specs: list[ModelSpec]) -> list[ModelSpec]:
-    """Specs ordered so that every model comes after the models it requires (stable otherwise)."""
-    by_label = {s.label: s for s in specs}
-    for spec in specs:
-        for need in spec.build().requires():
-            if need not in by_label:
-                raise LmbenchError(f"{spec.label} is built from {need!r}, which is not in --models; add it, "
-                                   f"e.g. --models {need},{spec.label}")
-    ordered, placed = [], set()
-    while len(ordered) < len(specs):
-        ready = [s for s in specs if s.label not in placed and set(s.build().requires()) <= placed]
-        if not ready:
-            raise LmbenchError(f"models require each other in a cycle: {', '.join(s.label for s in specs if s.label not in placed)}")
-        ordered += ready
-        placed |= {s.label for s in ready}
-    return ordered
-
-
-def expand_jobs(specs: list[ModelSpec], config: RunConfig) -> list[Job]:
-    """One job per model, per training fraction (sweeps) and per seed for stochastic models.
-
-    Labels get ``@<fraction>`` in a sweep and ``@seed<S>`` with several seeds; a model built from
-    others (a mixture) uses the fits of the same fraction and seed.
-    """
-    seeds = list(config.seeds) if config.seeds else [config.seed]
-    fractions = list(config.fractions) if config.fractions else [1.0]
-    seeded: set[str] = set()
-    jobs = []
-    for spec in specs:
-        requires = tuple(spec.build().requires())
-        per_seed = len(seeds) > 1 and (spec.cls.stochastic or bool(seeded & set(requires)))
-        if per_seed:
-            seeded.add(spec.label)
-        for fraction in fractions:
-            for seed in seeds if per_seed else seeds[:1]:
-                def tag(label, s=seed):
-                    return label + _suffix(config, fraction, s if label in seeded else None)
-                jobs.append(Job(tag(spec.label), spec.label, spec, seed, fraction, tuple(tag(r) for r in requires)))
-    return jobs
-
-
-def _suffix(config: RunConfig, fraction: float, seed: int | None) -> str:
-    return (f"@{fraction:g}" if config.fractions else "") + (f"@seed{seed}" if seed is not None else "")
 
 
 def load_dataset(config: RunConfig) -> Dataset:
@@ -272,20 +100,6 @@ def machine() -> dict:
     return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "hostname": platform.node()}
 
 
-def file_stems(labels: list[str]) -> dict[str, str]:
-    """A distinct, safe file name stem for every label (``g/1`` and ``g_1`` must not share files)."""
-    import hashlib
-
-    stems, taken = {}, set()
-    for label in labels:
-        stem = re.sub(r"[^\w.+@-]", "_", label).lstrip(".") or "model"
-        if len(stem) > MAX_STEM or stem.lower() in taken:
-            stem = f"{stem[:MAX_STEM - 9]}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
-        stems[label] = stem
-        taken.add(stem.lower())
-    return stems
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -304,7 +118,7 @@ class Run:
         self.output = OutputDir(config.out or default_out_dir(self.dataset.name), config.overwrite)
         self.out = self.output.claim()
         self.stems = file_stems([job.label for job in self.jobs])
-        self.table = ResultsTable(self.out / "perplexity.csv")
+        self.table = ResultsTable(self.out / files.PERPLEXITY_CSV)
         self.models_info = {job.label: {"class": job.spec.cls.__name__, "model": job.base_label, "seed": job.seed,
                                         "fraction": job.fraction, "requires": list(job.requires),
                                         "params": _resolved_params(job.spec), "status": "pending"}
@@ -377,24 +191,24 @@ class Run:
 
     def _save_outputs(self, label: str, model: LanguageModel, logprobs: dict) -> None:
         """Scores, learning curve and checkpoint; each is listed in config.json only once written."""
-        from ..scoring.tokens import SCORES_DIR, save_model_scores
+        from ..scoring.tokens import save_model_scores
 
         info, stem = self.models_info[label], self.stems[label]
         self.scores.update({(label, split): lp for split, lp in logprobs.items()})
         if self.config.save_scores:
-            save_model_scores(self.out / SCORES_DIR / f"{stem}.npz", logprobs)
-            info["scores"] = f"{SCORES_DIR}/{stem}.npz"
+            save_model_scores(self.out / files.scores_file(stem), logprobs)
+            info["scores"] = files.scores_file(stem)
         curve = model.training_curve()
         if curve:
-            (self.out / "curves").mkdir(exist_ok=True)
+            (self.out / files.CURVES_DIR).mkdir(exist_ok=True)
             frame = pd.DataFrame(curve)
-            atomic_write_text(self.out / "curves" / f"{stem}.csv", frame.to_csv(index=False))
+            atomic_write_text(self.out / files.curve_file(stem), frame.to_csv(index=False))
             self.curves[label] = frame
-            info["curve"] = f"curves/{stem}.csv"
+            info["curve"] = files.curve_file(stem)
         if self.config.save_models:
-            (self.out / "models").mkdir(exist_ok=True)
-            model.save(self.out / "models" / f"{stem}.pt")
-            info["checkpoint"] = f"models/{stem}.pt"
+            (self.out / files.MODELS_DIR).mkdir(exist_ok=True)
+            model.save(self.out / files.checkpoint_file(stem))
+            info["checkpoint"] = files.checkpoint_file(stem)
 
     def _fit_and_score(self, job: Job) -> tuple[list[dict], LanguageModel, dict]:
         seed_everything(job.seed)
@@ -417,7 +231,7 @@ class Run:
                 if label in self.fitted}
 
     def _train_ids(self, job: Job) -> np.ndarray:
-        return training_ids(self.dataset, job.fraction)
+        return training_ids(self.dataset.splits["train"], self.dataset.vocab.eos_id, job.fraction)
 
     def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
         start = time.perf_counter()
@@ -461,40 +275,27 @@ class Run:
         return train_counts(self.dataset.splits["train"], len(self.dataset.vocab))
 
     def _save_targets(self) -> None:
-        from ..scoring.tokens import SCORES_DIR, save_targets
+        from ..scoring.tokens import save_targets
 
         if not self.config.save_scores:
             return
-        (self.out / SCORES_DIR).mkdir(exist_ok=True)
+        (self.out / files.SCORES_DIR).mkdir(exist_ok=True)
         targets = self._targets()
-        save_targets(self.out / SCORES_DIR, {s: t.ids for s, t in targets.items()},
+        save_targets(self.out / files.SCORES_DIR / files.TARGETS_NPZ, {s: t.ids for s, t in targets.items()},
                      {s: t.line_offsets for s, t in targets.items()}, self._train_counts())
 
     def _analyse(self) -> None:
         """Intervals, comparisons, buckets, seeds, figures and the report, from the per-token scores."""
-        from ..analysis import summary
-        from ..report.markdown import write_report
-        from ..report.plots import buckets_plot, curves_plot, perplexity_plot
+        from .summarize import analyse, write_analysis
 
-        targets, frame = self._targets(), self.table.frame()
-        frame, compare = summary.intervals_and_pairs(frame, self.scores, targets, self.config.bootstrap,
-                                                     self.config.seed)
-        self.table.replace(frame)
-        buckets = summary.buckets(frame, self.scores, targets, self._train_counts(), self.dataset.vocab.unk_id)
-        seeds = summary.seed_summary(frame, self._seed_groups(set(frame["model"])))
-        tables = {"compare.csv": compare, "buckets.csv": buckets, "seeds.csv": seeds,
-                  "sweep.csv": self._sweep(frame)}
-        for name, table in tables.items():
-            if len(table):
-                atomic_write_text(self.out / name, table.to_csv(index=False))
-        name = self.dataset.name
-        perplexity_plot(frame, self.out / "perplexity.png", f"{name}: held-out perplexity (95% bootstrap intervals)")
-        if len(buckets):
-            buckets_plot(buckets, self.out / "buckets.png", f"{name}: perplexity by training frequency of the target")
-        if self.curves:
-            curves_plot(self.curves, self.out / "curves.png", f"{name}: learning curves",
-                        references=self._reference_lines(frame))
-        write_report(self.out, self._config_dict(), frame, compare, buckets, seeds)
+        frame = self.table.frame()
+        sweep_of = {j.label: (j.base_label, j.fraction) for j in self.jobs} if self.config.fractions else None
+        found = analyse(frame, self.scores, self._targets(), self._train_counts(), self.dataset.vocab.unk_id,
+                        bootstrap=self.config.bootstrap, seed=self.config.seed,
+                        seed_groups=self._seed_groups(set(frame["model"])), sweep_of=sweep_of)
+        self.table.replace(found.table)
+        self.sweep_notes = found.sweep_notes if sweep_of else None
+        write_analysis(self.out, found, self.dataset.name, self.curves, self._config_dict())
 
     def _seed_groups(self, finished: set) -> dict:
         """Model (and fraction, in a sweep) -> labels of its finished per-seed fits, where there are several."""
@@ -504,25 +305,6 @@ class Run:
                 name = job.base_label + (f"@{job.fraction:g}" if self.config.fractions else "")
                 groups.setdefault(name, []).append(job.label)
         return {name: labels for name, labels in groups.items() if len(labels) > 1}
-
-    def _sweep(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """sweep.csv, sweep.png and the crossover sentences of a data-size sweep (empty otherwise)."""
-        from ..analysis.sweep import crossovers, describe_crossovers, sweep_table
-        from ..report.plots import sweep_plot
-
-        if not self.config.fractions:
-            return pd.DataFrame()
-        sweep = sweep_table(frame, {j.label: j.base_label for j in self.jobs}, {j.label: j.fraction for j in self.jobs})
-        sweep_plot(sweep, self.out / "sweep.png", f"{self.dataset.name}: test perplexity by training size")
-        self.sweep_notes = describe_crossovers(crossovers(sweep))
-        for line in self.sweep_notes:
-            self.echo(line)
-        return sweep
-
-    def _reference_lines(self, frame: pd.DataFrame) -> dict:
-        """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot."""
-        valid = frame[(frame["split"] == "valid") & frame["comparable"].astype(bool)]
-        return {m: p for m, p in zip(valid["model"], valid["perplexity"]) if m not in self.curves}
 
     # ------------------------------------------------------------ what the run records
 
@@ -553,17 +335,7 @@ class Run:
         }
 
     def _write_config(self) -> None:
-        atomic_write_json(self.out / "config.json", self._config_dict())
-
-
-def training_ids(dataset: Dataset, fraction: float) -> np.ndarray:
-    """The training split, or its first lines for a sweep job (cut at a line end)."""
-    ids = dataset.splits["train"]
-    if fraction >= 1:
-        return ids
-    ends = np.flatnonzero(ids == dataset.vocab.eos_id)
-    n_lines = max(1, round(fraction * ends.size))
-    return ids[: ends[n_lines - 1] + 1]
+        atomic_write_json(self.out / files.CONFIG, self._config_dict())
 
 
 def follow_run(config: RunConfig, expected: dict, world: World) -> None:
@@ -590,7 +362,8 @@ def follow_run(config: RunConfig, expected: dict, world: World) -> None:
             continue
         model.label = job.label
         try:
-            model.fit(training_ids(dataset, job.fraction), dataset.splits["valid"], vocab=dataset.vocab)
+            model.fit(training_ids(dataset.splits["train"], dataset.vocab.eos_id, job.fraction),
+                      dataset.splits["valid"], vocab=dataset.vocab)
         except LmbenchError:
             continue
 
@@ -631,9 +404,9 @@ def _start_with_followers(config: RunConfig, echo, world: World) -> Run:
     try:
         run = Run(config, echo, world)
     except BaseException:
-        from_main(None)
+        broadcast_from_main(None)
         raise
-    from_main(data_fingerprints(run.dataset))
+    broadcast_from_main(data_fingerprints(run.dataset))
     return run
 
 
@@ -642,26 +415,72 @@ def data_fingerprints(dataset: Dataset) -> dict:
     return {"vocab_size": len(dataset.vocab), **{split: st.sha256 for split, st in dataset.stats.items()}}
 
 
-def run_benchmark(config: RunConfig, echo=print) -> RunResult | None:
+def run_benchmark(config: RunConfig, echo=print, quiet: bool = False) -> RunResult | None:
     """Validate, build the shared data, then fit and score every model (see :class:`Run`).
+
+    Args:
+        config: the run.
+        echo: where progress lines and the final table go (None: nowhere).
+        quiet: no warnings either (otherwise each is one line on stderr, on rank 0 only).
 
     Under torchrun every process calls this: rank 0 runs the benchmark and returns its result, the
     other ranks help train the neural models (:func:`follow_run`) and return None.
     """
-    with process_group() as world:
-        if not world.is_main:
-            expected = from_main(None)
-            if expected is None:
-                raise LmbenchError("rank 0 could not start the run; it reports why")
-            return follow_run(config, expected, world)
-        run = Run(config, echo, world) if not world.distributed else _start_with_followers(config, echo, world)
-        result = run.execute()
+    from ..errors import one_line_warnings
+    from ..models.neural.distributed import launched_rank
+
+    echo = echo or _silent
+    with one_line_warnings(show=not quiet and launched_rank() == 0), thread_limit(config.threads):
+        result = _run_benchmark(config, echo)
+    if result is not None:
+        _print_summary(result, echo)
+    return result
+
+
+def _silent(*args, **kwargs) -> None:
+    """An echo that prints nothing."""
+
+
+@contextmanager
+def thread_limit(threads: int | None) -> Iterator[None]:
+    """Within the block, torch (if imported) and the BLAS libraries use ``threads`` CPU threads (None: unchanged)."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    saved = torch.get_num_threads() if torch is not None else None
+    with threadpool_limits(limits=threads):
+        if torch is not None:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(saved)
+
+
+def _print_summary(result: RunResult, echo) -> None:
+    """The table, the sweep's crossovers and the seed summary, as the command line prints them."""
     if len(result.table):
         echo("")
         echo(format_table(result.table))
+    for line in result.config.get("sweep") or []:
+        echo(line)
     seeds = result.seeds
     if seeds is not None and len(seeds):
         echo("\nacross seeds (mean, sample standard deviation):")
         echo(seeds[["model", "split", "n_seeds", "ppl_mean", "ppl_std", "ppl_min", "ppl_max"]]
              .to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    return result
+
+
+def _run_benchmark(config: RunConfig, echo) -> RunResult | None:
+    with process_group() as world:
+        if not world.is_main:
+            expected = broadcast_from_main(None)
+            if expected is None:
+                raise LmbenchError("rank 0 could not start the run; it reports why")
+            return follow_run(config, expected, world)
+        run = Run(config, echo, world) if not world.distributed else _start_with_followers(config, echo, world)
+        return run.execute()

@@ -57,6 +57,13 @@ class TextScores:
         kept = self.logprobs[~self.oov]
         return exp_or_inf(float(-kept.sum()) / kept.size) if kept.size else math.nan
 
+    def summary(self, name: str = "") -> str:
+        """One line: lines, tokens, OOV tokens, total log-probability and perplexity with and without OOV tokens."""
+        n_oov = int(self.oov.sum())
+        return (f"{name + ': ' if name else ''}{len(self.line_offsets) - 1} lines, {self.n_tokens} tokens ({n_oov} OOV), "
+                f"ln prob {-self.nll_nats:.4f}, perplexity {self.perplexity:.4f} including OOV tokens "
+                f"(scored as <unk>), {self.perplexity_without_oov:.4f} excluding them")
+
     def lines(self):
         """One row per line: ln and log10 probability, token count and OOV count (a pandas DataFrame)."""
         import pandas as pd
@@ -87,6 +94,16 @@ def read_stdin_bytes(limit: int = 1 << 30) -> bytes:
     if b"\x00" in data[:8192]:
         raise LmbenchError("standard input looks binary (it contains NUL bytes); give plain text")
     return data
+
+
+def read_text_source(file, encoding: str = "utf-8") -> str:
+    """The text of a file, or of standard input for ``"-"``, decoded with one-line errors."""
+    from ..data.textio import decode
+    from ..files import read_text_bytes
+
+    if str(file) == "-":
+        return decode(read_stdin_bytes(), encoding, "standard input")
+    return decode(read_text_bytes(file), encoding, file)
 
 
 def score_lines(model, tokenizer, lines: list[str]) -> TextScores:

@@ -24,8 +24,6 @@ import numpy as np
 from ..errors import LmbenchError
 from ..files import atomic_write_bytes
 
-SCORES_DIR = "scores"
-TARGETS_FILE = "targets.npz"
 
 
 @dataclass(frozen=True)
@@ -75,14 +73,14 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
         raise LmbenchError(f"cannot read score file {path} ({exc}); it is damaged or not an lmbench file") from None
 
 
-def save_targets(folder: Path, splits: dict[str, np.ndarray], offsets: dict[str, np.ndarray],
+def save_targets(path: Path, splits: dict[str, np.ndarray], offsets: dict[str, np.ndarray],
                  train_counts: np.ndarray) -> None:
-    """Write ``targets.npz`` (see the module docstring)."""
+    """Write the shared targets file (see the module docstring)."""
     arrays = {"train_counts": np.asarray(train_counts, dtype=np.int64)}
     for split, ids in splits.items():
         arrays[f"{split}_ids"] = np.asarray(ids, dtype=np.int32)
         arrays[f"{split}_line_offsets"] = np.asarray(offsets[split], dtype=np.int64)
-    save_npz(folder / TARGETS_FILE, arrays)
+    save_npz(path, arrays)
 
 
 def save_model_scores(path: Path, logprobs: dict[str, np.ndarray]) -> None:
@@ -90,15 +88,15 @@ def save_model_scores(path: Path, logprobs: dict[str, np.ndarray]) -> None:
     save_npz(path, {split: np.asarray(lp, dtype=np.float64) for split, lp in logprobs.items()})
 
 
-def read_scores(folder: Path, model_file: str, split: str) -> TokenScores:
-    """A model's :class:`TokenScores` on ``split`` from a run's scores folder."""
-    targets = load_npz(folder / TARGETS_FILE)
-    stored = load_npz(folder / model_file)
+def read_scores(targets_path: Path, scores_path: Path, split: str) -> TokenScores:
+    """A model's :class:`TokenScores` on ``split`` from its scores file and the run's targets file."""
+    targets = load_npz(targets_path)
+    stored = load_npz(scores_path)
     if split not in stored or f"{split}_ids" not in targets:
-        raise LmbenchError(f"no scores for split {split!r} in {folder / model_file}; "
+        raise LmbenchError(f"no scores for split {split!r} in {scores_path}; "
                            f"stored splits: {', '.join(sorted(stored))}")
     scores = TokenScores(stored[split], targets[f"{split}_ids"], targets[f"{split}_line_offsets"])
     if scores.logprobs.shape != scores.ids.shape:
-        raise LmbenchError(f"{folder / model_file} holds {scores.logprobs.size} scores for {split}, "
+        raise LmbenchError(f"{scores_path} holds {scores.logprobs.size} scores for {split}, "
                            f"but the run scored {scores.ids.size} tokens; the files do not belong together")
     return scores
