@@ -2,46 +2,30 @@
 
 The Python API (importing it is cheap: nothing heavy is loaded until a function is called)::
 
-    lmbench.run(models=[...], corpus=..., **options)  -> RunResult (.table, .scores(), .model(), .out_dir)
-    lmbench.sweep(models=[...], fractions=[...])      -> RunResult with .sweep (data-size sweep)
-    lmbench.load_run(DIR)                             -> RunResult of a finished run
-    lmbench.compare(DIR, DIR, ...)                    -> merged table and pairwise comparisons
-    lmbench.zipf(path_or_text)                        -> (fits, top ranks) DataFrames
+    lmbench.run(models=[...], corpus=...)        -> RunResult (.table, .scores(), .model(), .plot(), .out_dir)
+    lmbench.sweep(models=[...], fractions=[...])  -> RunResult with .sweep (data-size sweep)
+    lmbench.load_run(DIR)                         -> RunResult of a finished run
+    lmbench.compare(DIR, DIR, ...)                -> merged table and pairwise comparisons
+    lmbench.zipf(corpus_or_text)                  -> fits and every n-gram's rank and count
+    lmbench.score / generate / export             -> what `lmbench score/generate/export` do
+    lmbench.Tokenizer, lmbench.TextModel          -> text in and out of a model's token ids
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+from .api import compare, export, generate, list_corpora, list_models, load_run, run, score, sweep, zipf  # noqa: E402
+
+__all__ = ["run", "sweep", "load_run", "compare", "zipf", "score", "generate", "export", "list_models",
+           "list_corpora", "Tokenizer", "TextModel", "__version__"]
 
 
-def run(models, corpus="timemachine", **options):
-    """Fit and score models on shared splits; see :func:`lmbench.api.run`."""
-    from .api import run as _run
+def __getattr__(name):
+    if name == "Tokenizer":
+        from .data.tokenizers import Tokenizer
 
-    return _run(models, corpus, **options)
+        return Tokenizer
+    if name == "TextModel":
+        from .scoring.text import TextModel
 
-
-def sweep(models, corpus="timemachine", **options):
-    """Data-size sweep (fractions of the training lines, shared vocabulary); see :func:`lmbench.api.sweep`."""
-    from .api import sweep as _sweep
-
-    return _sweep(models, corpus, **options)
-
-
-def load_run(path):
-    """Open a finished run directory; see :func:`lmbench.api.load_run`."""
-    from .api import load_run as _load_run
-
-    return _load_run(path)
-
-
-def compare(*paths, allow_different_data=False, bootstrap=1000, seed=0):
-    """Merge runs over identical data and compare their models; see :func:`lmbench.runs.compare.compare_runs`."""
-    from .runs.compare import compare_runs
-
-    return compare_runs(list(paths), allow_different_data=allow_different_data, n_resamples=bootstrap, seed=seed)
-
-
-def zipf(source, **options):
-    """Rank-frequency statistics and Zipf fits; see :func:`lmbench.api.zipf`."""
-    from .api import zipf as _zipf
-
-    return _zipf(source, **options)
+        return TextModel
+    raise AttributeError(f"module 'lmbench' has no attribute {name!r}")

@@ -1,6 +1,4 @@
-"""Statistical analysis of per-token scores: paired bootstrap intervals over lines and frequency-bucket breakdowns.
+"""Conclusions from per-token scores and counts: paired bootstrap, frequency buckets, seeds, sweeps, Zipf's law.
 
-Modules: :mod:`~lmbench.scoring.lines` (line boundaries and per-line sums),
-:mod:`~lmbench.analysis.bootstrap` (paired bootstrap of corpus perplexity),
-:mod:`~lmbench.analysis.buckets` (perplexity by training frequency of the target token).
+Pure functions of tables and arrays: nothing here fits a model or writes a file.
 """
