@@ -17,6 +17,7 @@ import numpy as np
 from ..data.vocab import Vocabulary
 from ..errors import LmbenchError
 from ..scoring.metrics import EvalResult, eval_result
+from ..scoring.splits import HeldOut, SplitScores
 
 
 class LanguageModel(ABC):
@@ -56,6 +57,14 @@ class LanguageModel(ABC):
             float64 array (N,), ``-inf`` where the model gives probability zero. The first token is
             conditioned on the start-of-text context.
         """
+
+    def score_split(self, split: HeldOut) -> SplitScores:
+        """Scores of a held-out split: by default :meth:`logprobs` of its ids, one per token of the run.
+
+        A model with its own tokenizer (a pretrained LM) overrides this to score ``split.lines`` with its
+        own tokens (``own_tokens=True``); the runner treats every model through this one method.
+        """
+        return SplitScores(np.asarray(self.logprobs(split.ids), dtype=np.float64), split.line_offsets)
 
     @abstractmethod
     def next_logprobs(self, history: np.ndarray) -> np.ndarray:
