@@ -191,6 +191,10 @@ def load_corpus(spec: str, fractions=DEFAULT_FRACTIONS, encoding: str = "utf-8")
     """Resolve a ``--corpus`` value (name, ``nltk:...``, file or directory) into split lines."""
     if spec.startswith("nltk:"):
         return _load_nltk(spec[len("nltk:"):], fractions)
+    if spec.startswith("hf:"):
+        from .hf_corpora import load_hf_corpus
+
+        return load_hf_corpus(spec[len("hf:"):], fractions)
     if spec in NAMED_CORPORA:
         return _load_named(NAMED_CORPORA[spec], fractions)
     path = expand_path(spec)

@@ -188,10 +188,10 @@ def save_model(model, path: str | Path) -> None:
 
 #: the modules whose classes a checkpoint may name (nothing else is ever imported for one).
 MODEL_MODULES = (
-    "lmbench.models.ngram.mle", "lmbench.models.ngram.interpolated", "lmbench.models.ngram.katz",
+    "lmbench.models.ngram.mle", "lmbench.models.ngram.model", "lmbench.models.ngram.interpolated", "lmbench.models.ngram.katz",
     "lmbench.models.ngram.jelinek_mercer", "lmbench.models.ngram.stupid_backoff", "lmbench.models.ngram.infgram",
     "lmbench.models.ngram.arpa", "lmbench.models.neural.recurrent", "lmbench.models.neural.transformer",
-    "lmbench.models.mixture",
+    "lmbench.models.mixture", "lmbench.models.pretrained",
 )
 #: where the modules named by checkpoints of lmbench 0.2 live now.
 MOVED_MODULES = {

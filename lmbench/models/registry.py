@@ -87,6 +87,12 @@ ARPA_PREFIX = "arpa:"
 ARPA_MODEL = Family("lmbench.models.ngram.arpa:ArpaModel", {},
                     "a back-off model read from an ARPA file (KenLM, SRILM, lmbench export)")
 
+#: prefix of model names that score text with a pretrained causal LM: ``hf:gpt2``, ``hf:path/to/saved/model``.
+HF_PREFIX = "hf:"
+HF_MODEL = Family("lmbench.models.pretrained:PretrainedLM", {},
+                  "a pretrained causal LM (Hugging Face transformers) with its own tokenizer, scored on the run's "
+                  "text by bits per byte (pip install -e \".[hf]\")")
+
 #: models with a fixed name (neural models join this table).
 NAMED_MODELS: dict[str, Family] = {}
 NAMED_MODELS.update({name: Family(*entry) for name, entry in NEURAL_PRESETS.items()})
@@ -119,7 +125,7 @@ def order_name(order: int) -> str:
 def available_names() -> list[str]:
     """Registry names to show in listings and "did you mean" errors."""
     ngrams = [order_name(n) + (f"-{s}" if s else "") for s in NGRAM_SMOOTHING for n in LISTED_ORDERS]
-    return ngrams + list(NAMED_MODELS) + [ARPA_PREFIX + "PATH", "mix(A+B)"]
+    return ngrams + list(NAMED_MODELS) + [ARPA_PREFIX + "PATH", HF_PREFIX + "NAME", "mix(A+B)"]
 
 
 #: a mixture of models of the same run: ``mix(5gram-kn+lstm)``, weights by EM on valid.
@@ -148,6 +154,11 @@ def lookup(name: str) -> tuple[type, dict]:
     if name in NAMED_MODELS:
         family = NAMED_MODELS[name]
         return family.cls, dict(family.params)
+    if name.startswith(HF_PREFIX):
+        target = name[len(HF_PREFIX):]
+        if not target:
+            raise LmbenchError("hf: needs a model name or folder, e.g. hf:gpt2 or hf:models/my-gpt2")
+        return HF_MODEL.cls, {"name_or_path": target}
     if name.startswith(ARPA_PREFIX):
         path = name[len(ARPA_PREFIX):]
         if not path:
@@ -178,7 +189,7 @@ def unknown_model_error(name: str) -> LmbenchError:
     message += f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
     return LmbenchError(f"{message} Names: n-grams ORDER[-SMOOTHING] (ORDER unigram, bigram, trigram or Ngram up to "
                         f"{MAX_ORDER}; SMOOTHING {suffixes}), named models {', '.join(NAMED_MODELS)}, arpa:PATH, "
-                        f"mix(A+B); `lmbench models` lists them")
+                        f"hf:NAME, mix(A+B); `lmbench models` lists them")
 
 
 def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
@@ -220,6 +231,7 @@ def describe_models() -> list[dict]:
             for s, f in NGRAM_SMOOTHING.items()]
     rows += [{"name": n, "cls": f.cls, "description": f.description} for n, f in NAMED_MODELS.items()]
     rows.append({"name": ARPA_PREFIX + "PATH", "cls": ARPA_MODEL.cls, "description": ARPA_MODEL.description})
+    rows.append({"name": HF_PREFIX + "NAME", "cls": None, "description": HF_MODEL.description})
     rows.append({"name": "mix(A+B+...)", "cls": MIX_MODEL.cls, "description": MIX_MODEL.description})
     return rows
 
@@ -246,6 +258,7 @@ PAPERS = {
     "transformer-word": "Vaswani et al. 2017; Radford et al. 2019 (GPT-2)",
     "infgram": "Liu, Min, Zettlemoyer, Choi & Hajishirzi 2024", "infgram-wb": "Liu et al. 2024; Witten & Bell 1991",
     "arpa:PATH": "the ARPA back-off format (Doug Paul; SRILM, KenLM)",
+    "hf:NAME": "Wolf et al. 2020 (Hugging Face Transformers); Radford et al. 2019 (GPT-2)",
     "mix(A+B+...)": "Mikolov et al. 2011 (model combination); EM: Dempster, Laird & Rubin 1977",
 }
 
@@ -261,7 +274,7 @@ def format_models(width: int = 100, long: bool = False) -> str:
         if long and PAPERS.get(r["name"]):
             lines.append(f"  {'':<20} paper: {PAPERS[r['name']]}")
     lines += ["", "Parameters (override with --set MODEL.PARAM=VALUE or a [models.MODEL] table in a suite file):"]
-    for cls in dict.fromkeys(r["cls"] for r in rows):
+    for cls in dict.fromkeys(r["cls"] for r in rows if r["cls"] is not None):
         text = f"{cls.__name__}: {', '.join(sorted(accepted_params(cls)))}"
         lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      ")
     return "\n".join(lines)
