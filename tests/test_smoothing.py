@@ -173,7 +173,7 @@ def test_katz_context_that_loses_no_mass_keeps_one_share():
     ds = make_dataset(random_lines(rng, 1500, words=300, max_len=10) + ["qq w0"] * 6, ["qq w0"], ["qq w1"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # unigram-level fallback, tested elsewhere
-        model = Katz(order=2, k=2).fit(ds.splits["train"], vocab=ds.vocab)
+        model = Katz(order=2, max_count=2).fit(ds.splits["train"], vocab=ds.vocab)
     assert model.fitted_summary()["k_used"][1] == 2
     dist = np.exp(model.next_logprobs(np.array([ds.vocab.stoi["qq"]])))
     assert dist[ds.vocab.stoi["w0"]] == pytest.approx(6 / 7)
@@ -398,7 +398,7 @@ def test_methods_match_the_reference_recursions(zipf_data, order):
         kn = KneserNey(order=order).fit(train, vocab=ds.vocab)
         kn1 = KneserNey(order=order, modified=False).fit(train, vocab=ds.vocab)
         ab = AbsoluteDiscount(order=order).fit(train, vocab=ds.vocab)
-        katz = Katz(order=order, k=2).fit(train, vocab=ds.vocab)
+        katz = Katz(order=order, max_count=2).fit(train, vocab=ds.vocab)
     np.testing.assert_allclose(kn.discounts_, ref.kn_discounts(), rtol=1e-12)
     expected = ref.score_lines(test_lines, ref.discounted(ref.adj_followers, ref.kn_discounts()))
     np.testing.assert_allclose(kn.logprobs(test), expected, rtol=1e-10)
@@ -546,7 +546,7 @@ def test_bad_parameters_are_one_line_errors():
         (KneserNey(order=2, discounts=[(0.5, 1, 1.5), (0.5, 1, 1.5)], modified=False), "must be a number"),
         (KneserNey(order=2, modified="yes"), "true or false"),
         (AbsoluteDiscount(order=2, discount=0), r"must be in \(0, 1\]"),
-        (Katz(order=2, k=1), "whole number >= 2"),
+        (Katz(order=2, max_count=1), "whole number >= 2"),
         (JelinekMercer(order=2, lambdas=[0.5, 1.0]), r"numbers in \[0, 1\)"),
         (JelinekMercer(order=2, buckets=0), "buckets"),
         (StupidBackoff(order=2, alpha=0), r"alpha must be a number in \(0, 1\]"),
@@ -570,7 +570,7 @@ NAN, INF = math.nan, math.inf
     (JelinekMercer(order=2, tol=NAN), "tol must be a finite number > 0"),
     (StupidBackoff(order=2, alpha=NAN), r"alpha must be a number in \(0, 1\]"),
     (StupidBackoff(order=2, alpha=INF), r"alpha must be a number in \(0, 1\]"),
-    (Katz(order=2, k=INF), "whole number >= 2"),
+    (Katz(order=2, max_count=INF), "whole number >= 2"),
 ], ids=lambda x: x if isinstance(x, str) else type(x).__name__)
 def test_non_finite_hyperparameters_are_refused(model, message):
     """NaN passes no comparison and inf passes every "> 0": each must be refused, not fitted."""
@@ -586,12 +586,12 @@ def test_huge_order_fails_in_fit_before_counting(tiny_dataset, cls):
 
 
 def test_sizes_that_would_allocate_huge_tables_are_refused():
-    """Katz's k sizes its counts-of-counts tables, Jelinek-Mercer's buckets its lambda table."""
-    with pytest.raises(LmbenchError, match="Katz k .* at most 1000, got 1000000000"):
-        Katz(order=2, k=10**9).check_params()
+    """Katz's max_count sizes its counts-of-counts tables, Jelinek-Mercer's buckets its lambda table."""
+    with pytest.raises(LmbenchError, match="Katz max_count .* at most 1000, got 1000000000"):
+        Katz(order=2, max_count=10**9).check_params()
     with pytest.raises(LmbenchError, match="buckets must be a whole number from 1 to 64"):
         JelinekMercer(order=2, buckets=10**9).check_params()
-    Katz(order=2, k=1000).check_params()
+    Katz(order=2, max_count=1000).check_params()
     JelinekMercer(order=2, buckets=64).check_params()
 
 
@@ -608,7 +608,7 @@ def test_registry_suffixes():
 
 @pytest.mark.parametrize("cls,params", NORMALIZED + [
     (StupidBackoff, {"alpha": 0.3}), (KneserNey, {"discounts": [(0.4, 0.9, 1.3), 0.6, [0.7, 1.1, 1.6]]}),
-    (JelinekMercer, {"lambdas": [0.9, 0.5, 0.2]}), (Katz, {"k": 3})], ids=lambda x: getattr(x, "__name__", str(x)))
+    (JelinekMercer, {"lambdas": [0.9, 0.5, 0.2]}), (Katz, {"max_count": 3})], ids=lambda x: getattr(x, "__name__", str(x)))
 def test_save_load_round_trip(tmp_path, tiny_dataset, cls, params):
     ds = tiny_dataset
     with warnings.catch_warnings():

@@ -18,7 +18,7 @@ A token w after the context w1..w(m-1) scores log P(w1..w(m-1) w) if that n-gram
 log b(w1..w(m-1)) + the score of w after w2..w(m-1) (b = 1 for a context that is not listed).
 
 Writing (:func:`write_arpa`) works for every normalized model in backoff form (Kneser-Ney,
-Witten-Bell, absolute discounting, Katz, Jelinek-Mercer; see :mod:`lmbench.models.ngram.backoff`). For
+Witten-Bell, absolute discounting, Katz, Jelinek-Mercer; see :mod:`lmbench.models.ngram.tables`). For
 an interpolated model the listed probability of an n-gram is its interpolated probability and the
 backoff weight of a context is its interpolation weight gamma, so ARPA lookup reproduces the model
 exactly. Conventions:
@@ -59,9 +59,11 @@ import numpy as np
 import pandas as pd
 
 from ...errors import LmbenchError
-from .backoff import BackoffNGram, backoff_logprob, one_line_warning
 from ..base import LanguageModel
 from .counts import NGramCounts
+from .model import NGramModel
+from .smoothing import one_line_warning
+from .tables import backoff_logprob
 from ...files import atomic_write_bytes, atomic_write_text, expand_path, read_text_bytes
 from ...data.vocab import Vocabulary
 
@@ -122,7 +124,7 @@ def write_arpa(model, dest) -> None:
 
     Args:
         model: a fitted model in backoff form with normalized probabilities (``kn``, ``kn1``,
-            ``wb``, ``abs``, ``katz``, ``interp`` of any order). MLE and add-k are not in backoff
+            ``wb``, ``abs``, ``katz``, ``interp`` of any order, either form). MLE and add-k are not in backoff
             form (their unseen-context behaviour has no ARPA equivalent), and stupid backoff is
             not normalized; both raise LmbenchError.
         dest: a path (``.gz``: gzip-compressed) or a writable text file object. A path is written
@@ -134,7 +136,7 @@ def write_arpa(model, dest) -> None:
     """
     if getattr(model, "on_disk", False):
         raise LmbenchError("ARPA export needs the n-gram tables in memory; refit with --set NAME.storage=memory")
-    if not isinstance(model, BackoffNGram):
+    if not (isinstance(model, NGramModel) and hasattr(model, "logp_")):
         raise LmbenchError(f"{type(model).__name__} cannot be written as ARPA: only smoothed n-gram models in "
                            f"backoff form can (kn, kn1, wb, abs, katz, interp)")
     if not model.normalized:
@@ -152,7 +154,7 @@ def write_arpa(model, dest) -> None:
         atomic_write_text(path, text)
 
 
-def arpa_text(model: BackoffNGram) -> str:
+def arpa_text(model: NGramModel) -> str:
     """The ARPA file of a fitted backoff model, as one string."""
     c, order = model.counts_, model.order
     words = arpa_words(model.vocab_)
@@ -166,7 +168,7 @@ def arpa_text(model: BackoffNGram) -> str:
             names = [names[i] + " " + words[j] for i, j in zip(c.prefix(k).tolist(), c.last_token(k).tolist())]
         probs = _format(logp / LN10)
         if k < order:
-            is_context = c.context_total[k + 1] > 0
+            is_context = c.context_totals(k + 1) > 0
             bows = _format(np.where(is_context, model.bow_[k + 1], 0.0) / LN10)
             lines = [f"{p}\t{w}\t{b}" if ctx else f"{p}\t{w}"
                      for p, w, b, ctx in zip(probs, names, bows, is_context.tolist())]

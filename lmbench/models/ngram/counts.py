@@ -1,19 +1,17 @@
-"""Vectorized n-gram counting and lookup over integer-encoded text.
+"""N-gram counts over integer-encoded text, kept in memory, and the storage interface smoothing reads them through.
 
 Context resets at every line: one ``<s>`` (``bos_id``) is put before each line and no n-gram
-crosses a line boundary, as KenLM and SRILM do. The first word of a line is predicted from the
-context ``<s>``, its second word from ``<s> w1``, and so on up to the model order.
-
-k-grams are numbered order by order. A unigram's id is its token id (``bos_id`` included, as a
-context). A k-gram's key is ``prefix_id * base + last_token``, where ``prefix_id`` is the id of its
-first k-1 tokens and ``base = bos_id + 1``; its id is the position of its key in the sorted array
-``keys[k]``. Sorting by key puts every k-gram that shares a context next to each other::
+crosses a line boundary, as KenLM and SRILM do. A unigram's id is its token id (``bos_id``
+included, as a context); a k-gram's key is ``prefix_id * base + last_token`` (``base = bos_id + 1``)
+and its id the position of its key in the sorted array ``keys[k]``, so every k-gram of one context
+is next to the others: per-context sums are segment sums and lookups binary searches::
 
     keys[2]:  <the cat> <the dog> | <a cat> <a man> ...      ids 0 1 | 2 3 ...
               context "the"         context "a"
 
-so per-context sums are segment sums, and lookups are binary searches. Nothing loops over tokens
-in Python; each order costs one sort (fit) or one ``searchsorted`` (scoring).
+:class:`~lmbench.models.ngram.ondisk.OnDiskCounts` stores the same tables in files; both are read
+through the methods under "storage" below (windows of whole contexts, reads, gathers, writers), so
+the smoothing code is one code for both.
 """
 
 from __future__ import annotations
@@ -55,8 +53,7 @@ def line_chunks(ids: np.ndarray, eos_id: int, chunk_tokens: int):
     """(start, stop) of consecutive slices of a split, each ending at a line end (or the split's end).
 
     Each slice holds about ``chunk_tokens`` tokens and at least one whole line, so slices can be
-    counted or scored independently: no n-gram crosses a line. A line longer than ``chunk_tokens``
-    makes its slice longer.
+    counted or scored independently. A line longer than ``chunk_tokens`` makes its slice longer.
     """
     n, start = len(ids), 0
     while start < n:
@@ -75,6 +72,19 @@ def take(values: np.ndarray, index: np.ndarray, fill=0) -> np.ndarray:
     return np.where(index >= 0, values[np.maximum(index, 0)], fill)
 
 
+def safe_log(p: np.ndarray) -> np.ndarray:
+    """log(p) with log(0) = -inf and no warning."""
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+def count_of_counts(counts: np.ndarray, max_count: int) -> np.ndarray:
+    """n_r = how many entries have count exactly r, for r = 0..max_count (index r)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    small = counts[(counts >= 0) & (counts <= max_count)]
+    return np.bincount(small, minlength=max_count + 1).astype(np.int64)
+
+
 def searchsorted_in_order(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """``np.searchsorted(haystack, needles)``, several times faster for many unordered needles.
 
@@ -91,7 +101,7 @@ def searchsorted_in_order(haystack: np.ndarray, needles: np.ndarray) -> np.ndarr
 
 @dataclass
 class NGramQuery:
-    """What a smoothing method needs to score M (context, token) pairs.
+    """What a model needs to score M (context, token) pairs.
 
     For each order k (index 0 unused): ``grams[k]`` is the id of the k-gram that ends in the
     token, ``contexts[k]`` the id of its (k-1)-token context (``contexts[1]`` is the empty context,
@@ -105,8 +115,27 @@ class NGramQuery:
     contexts: list
 
 
+class MemoryWriter:
+    """Collects the windows of a table in memory (the in-memory twin of :class:`~lmbench.models.ngram.ondisk.arrays.ArrayWriter`)."""
+
+    def __init__(self):
+        self.parts: list[np.ndarray] = []
+
+    def append(self, values: np.ndarray) -> None:
+        self.parts.append(values)
+
+    def close(self) -> np.ndarray:
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return np.concatenate(self.parts) if self.parts else np.zeros(0)
+
+
 class NGramCounts:
-    """Counts of every k-gram, k = 1..order, of a training split.
+    """Counts of every k-gram, k = 1..order, of a training split, as arrays.
+
+    ``keys[k]`` and ``counts[k]`` are the sorted keys and the counts of order k (``keys[1]``: every
+    token id and ``<s>``). Derived tables (:meth:`suffix_ids`, :meth:`continuation`,
+    :meth:`context_totals`) are computed when first asked for.
 
     Args:
         order: the highest n-gram order.
@@ -120,6 +149,7 @@ class NGramCounts:
         self.base = vocab_size + 1
         self.keys: list = [None] * (order + 1)
         self.counts: list = [None] * (order + 1)
+        self._derived: dict = {}
 
     # ------------------------------------------------------------ building
 
@@ -131,7 +161,6 @@ class NGramCounts:
         self.counts[1] = np.bincount(padded[depth > 0], minlength=self.base).astype(np.int64)
         self.keys[1] = np.arange(self.base, dtype=np.int64)
         self._walk(padded, depth, self._number_and_count)
-        self._derive()
         return self
 
     def _number_and_count(self, k: int, keys: np.ndarray) -> np.ndarray | None:
@@ -162,13 +191,6 @@ class NGramCounts:
             ids.append(out)
         return ids
 
-    def _derive(self) -> None:
-        """Per-context totals: context_total[k][h] = sum over w of c(h w); index = (k-1)-gram id."""
-        self.context_total = [None, np.array([self.counts[1].sum()], dtype=np.int64)]
-        for k in range(2, self.order + 1):
-            self.context_total.append(
-                np.bincount(self.prefix(k), weights=self.counts[k], minlength=self.n_types(k - 1)).astype(np.int64))
-
     # ------------------------------------------------------------ structure
 
     def prefix(self, k: int) -> np.ndarray:
@@ -196,10 +218,6 @@ class NGramCounts:
             first = first[self.prefix(j)]
         return first
 
-    def scoring_chunk_tokens(self) -> int | None:
-        """Tokens scored per slice of a split (None: the whole split at once)."""
-        return None
-
     def n_types(self, k: int) -> int:
         """Number of k-gram ids (for k = 1: every token id and ``<s>``; for k = 0: the empty context)."""
         return 1 if k == 0 else self.keys[k].size
@@ -208,52 +226,104 @@ class NGramCounts:
         """Stored n-gram entries with a non-zero count, all orders."""
         return int((self.counts[1] > 0).sum()) + sum(self.keys[k].size for k in range(2, self.order + 1))
 
-    def all_suffix_ids(self) -> list:
-        """Id of the (k-1)-gram suffix (first token dropped) of every k-gram, for k = 2..order.
+    # ------------------------------------------------------------ derived tables (computed once, when asked for)
 
-        The suffix of a seen k-gram is always a seen (k-1)-gram (the same occurrence, one token
-        shorter), so no id is -1; a bigram's suffix is its last token. Index 0 and 1: None.
+    def suffix_ids(self, k: int):
+        """Id of the (k-1)-gram suffix (first token dropped) of every k-gram, k >= 2.
+
+        The suffix of a seen k-gram is a seen (k-1)-gram (the same occurrence, one token shorter),
+        so no id is -1; a bigram's suffix is its last token.
         """
-        out = [None, None]
-        for k in range(2, self.order + 1):
-            if k == 2:
-                out.append(self.last_token(2))
+        key = ("suffix", k)
+        if key not in self._derived:
+            last = self.last_token(k)
+            self._derived[key] = last if k == 2 else self.lookup(k - 1, self.suffix_ids(k - 1)[self.prefix(k)], last)
+        return self._derived[key]
+
+    def continuation(self, k: int):
+        """N1+(. g): how many distinct tokens precede every k-gram g in the (k+1)-grams (1 <= k < order)."""
+        key = ("continuation", k)
+        if key not in self._derived:
+            self._derived[key] = np.bincount(self.suffix_ids(k + 1), minlength=self.n_types(k)).astype(np.int64)
+        return self._derived[key]
+
+    def context_totals(self, k: int):
+        """c(h) = sum over w of c(h w) for every (k-1)-gram context h of order k (k = 1: one entry, N)."""
+        key = ("totals", k)
+        if key not in self._derived:
+            if k == 1:
+                self._derived[key] = np.array([self.counts[1].sum()], dtype=np.int64)
             else:
-                out.append(self.lookup(k - 1, out[k - 1][self.prefix(k)], self.last_token(k)))
-        return out
+                out = self.writer(f"totals{k}", np.int64)
+                for x0, x1, c0, c1 in self.context_windows(k):
+                    context = self.window_contexts(k, x0, x1, c0)
+                    out.append(np.bincount(context, weights=self.read(self.counts[k], x0, x1),
+                                           minlength=c1 - c0).astype(np.int64))
+                self._derived[key] = out.close()
+        return self._derived[key]
 
-    def continuation_counts(self, k: int, suffixes: np.ndarray) -> np.ndarray:
-        """N1+(. g): how many distinct tokens precede every k-gram g in the (k+1)-grams, k < order.
-
-        Args:
-            k: the order of g (1 <= k < order).
-            suffixes: ``all_suffix_ids()[k + 1]``.
-
-        Returns:
-            int64 array over k-gram ids (for k = 1: over every token id and ``<s>``).
-        """
-        return np.bincount(suffixes, minlength=self.n_types(k)).astype(np.int64)
-
-    def distinct_continuations(self, k: int) -> np.ndarray:
-        """N1+(h .): how many distinct tokens follow every (k-1)-gram context h at order k.
-
-        Indexed by (k-1)-gram id (for k = 1: one entry, the empty context, counting the distinct
-        tokens seen in training).
-        """
+    def bos_start(self, k: int) -> int:
+        """The first id of the k-grams that begin with ``<s>``: they come last (``<s>`` is the largest id)."""
         if k == 1:
-            return np.array([int((self.counts[1] > 0).sum())], dtype=np.int64)
-        return np.bincount(self.prefix(k), minlength=self.n_types(k - 1)).astype(np.int64)
+            return self.bos_id
+        key = ("bos_start", k)
+        if key not in self._derived:
+            self._derived[key] = self.search(k, self.bos_start(k - 1) * self.base)
+        return self._derived[key]
 
-    def starts_with_bos(self, k: int) -> np.ndarray:
-        """Boolean mask over k-gram ids: does the k-gram begin with ``<s>``?"""
-        return self.first_token(k) == self.bos_id
+    def drop_fit_files(self) -> None:
+        """Let go of what only fitting needs (suffix ids, continuation counts); scoring keeps the rest."""
+        self._derived = {key: value for key, value in self._derived.items() if key[0] in ("totals", "bos_start")}
 
-    @staticmethod
-    def count_of_counts(counts: np.ndarray, max_count: int) -> np.ndarray:
-        """n_r = how many entries have count exactly r, for r = 0..max_count (index r)."""
-        counts = np.asarray(counts, dtype=np.int64)
-        small = counts[(counts >= 0) & (counts <= max_count)]
-        return np.bincount(small, minlength=max_count + 1).astype(np.int64)
+    # ------------------------------------------------------------ storage: windows, reads, gathers, writers
+
+    def context_windows(self, k: int):
+        """(x0, x1, c0, c1): k-gram ids x0:x1 are exactly those whose context id is in c0:c1 (k >= 2).
+
+        In memory one window holds the whole order; on disk (:class:`OnDiskCounts`) windows are bounded.
+        """
+        yield 0, self.n_types(k), 0, self.n_types(k - 1)
+
+    def item_windows(self, k: int):
+        """(x0, x1) of consecutive windows of k-gram ids covering order k (for streaming statistics)."""
+        yield 0, self.n_types(k)
+
+    def window_contexts(self, k: int, x0: int, x1: int, c0: int) -> np.ndarray:
+        """The context of every k-gram x0:x1, numbered from context c0 (k = 1: all 0, the empty context)."""
+        if k == 1:
+            return np.zeros(x1 - x0, dtype=np.int64)
+        context = self.read(self.keys[k], x0, x1) // self.base
+        if c0:
+            context -= c0
+        return context
+
+    def read(self, values, start: int, stop: int) -> np.ndarray:
+        """Entries start:stop of a table of this storage."""
+        return values[start:stop]
+
+    def gather(self, values, index: np.ndarray) -> np.ndarray:
+        """``values[index]`` (every index >= 0) of a table of this storage."""
+        return values[index]
+
+    def take(self, values, index: np.ndarray, fill=0) -> np.ndarray:
+        """``values[index]`` where ``index >= 0``, ``fill`` where it is -1."""
+        return take(values, index, fill)
+
+    def search(self, k: int, key: int) -> int:
+        """``np.searchsorted(keys[k], key)``."""
+        return int(np.searchsorted(self.keys[k], key))
+
+    def writer(self, name: str, dtype=np.float64) -> MemoryWriter:
+        """Where a table is written window by window (in memory: a list of arrays; on disk: a file)."""
+        return MemoryWriter()
+
+    def table(self, values):
+        """A table of probabilities or weights as the scoring walk reads it: its natural logs."""
+        return safe_log(values)
+
+    def scoring_chunk_tokens(self) -> int | None:
+        """Tokens scored per slice of a split (None: the whole split at once)."""
+        return None
 
     # ------------------------------------------------------------ lookup
 
@@ -308,14 +378,6 @@ class NGramCounts:
             contexts.append(np.full(self.vocab_size, -1, np.int64))
         return NGramQuery(tokens, np.full(self.vocab_size, context.size + 1), grams, contexts)
 
-    def top_order(self, query: NGramQuery, per_order: list) -> np.ndarray:
-        """Pick, for each query, the value of ``per_order[k]`` at its highest usable order."""
-        out = np.array(per_order[1], dtype=np.float64, copy=True)
-        for k in range(2, self.order + 1):
-            use = query.max_order == k
-            out[use] = per_order[k][use]
-        return out
-
     # ------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict:
@@ -331,5 +393,4 @@ class NGramCounts:
         self.counts[1] = np.asarray(state["counts.1"])
         for k in range(2, order + 1):
             self.keys[k], self.counts[k] = np.asarray(state[f"keys.{k}"]), np.asarray(state[f"counts.{k}"])
-        self._derive()
         return self

@@ -50,12 +50,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import LmbenchError
 from ...data.vocab import Vocabulary
+from ...errors import LmbenchError, is_whole
 from ..base import LanguageModel
-from ...errors import is_whole
-from .mle import safe_log
-from .counts import pad_lines
+from .counts import pad_lines, safe_log
 
 #: values of ``InfiniGram(smoothing=...)``: the raw estimate of Liu et al., or Witten-Bell interpolation.
 SMOOTHINGS = ("none", "wb")

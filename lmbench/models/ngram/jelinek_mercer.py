@@ -1,13 +1,16 @@
-"""Jelinek-Mercer: linear interpolation of maximum-likelihood orders, weights tuned by EM on valid."""
+"""Jelinek-Mercer smoothing: linear interpolation of maximum-likelihood orders, weights tuned by EM on valid.
+
+Jelinek & Mercer (1980), in Chen & Goodman's (1998, sec. 2.3) recursion; the weights maximize the
+likelihood of the validation split by EM (Dempster, Laird & Rubin 1977).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...errors import LmbenchError
-from .interpolated import InterpolatedNGram
-from ...errors import is_finite_number, is_whole
-from .counts import take
+from ...errors import LmbenchError, is_finite_number, is_whole
+from .model import SmoothedNGram
+from .smoothing import Smoothing
 
 #: lambdas are kept inside [0, 1 - LAMBDA_MARGIN] so that every lower order keeps some weight.
 LAMBDA_MARGIN = 1e-4
@@ -15,45 +18,29 @@ LAMBDA_MARGIN = 1e-4
 MAX_BUCKETS = 64
 
 
-class JelinekMercer(InterpolatedNGram):
-    """Deleted (linear) interpolation of maximum-likelihood estimates (Jelinek & Mercer 1980).
+def bucket_of(context_counts: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Bucket of each context count: b for 2^b <= c(h) < 2^(b+1), the last bucket for all larger (0 for 0 or 1)."""
+    c = np.maximum(np.asarray(context_counts, dtype=np.float64), 1.0)
+    return np.minimum(np.floor(np.log2(c)).astype(np.int64), n_buckets - 1)
 
-    The recursion of Chen & Goodman (1998, sec. 2.3), ending in the uniform distribution::
 
-        P(w | h) = lambda_k(h) c(h w) / c(h) + (1 - lambda_k(h)) P(w | h'),     P_0 = 1 / V
+class JelinekMercerSmoothing(Smoothing):
+    """Jelinek-Mercer terms: alpha(h w) = lambda_k(h) c(h w) / c(h), gamma(h) = 1 - lambda_k(h).
 
-    where k is the order of "h w". A context never seen in training skips its order (weight 1 to
-    the lower order). lambda_k(h) depends on the order and, with ``buckets`` > 1, on the context's
-    count: bucket b holds contexts with 2^b <= c(h) < 2^(b+1) (the last bucket: all larger counts),
-    as in Jelinek & Mercer's and Bahl et al.'s bucketing by count.
-
-    With ``lambdas=None`` the weights maximize the likelihood of the validation split by EM
-    (Dempster, Laird & Rubin 1977): each token's posterior over "which order generated it" gives
-    the expected number of times the choice at order k stopped there versus passed it on, and
-    lambda_k(b) is their ratio. Lambdas are clipped to [0, 1 - 1e-4] so that no lower order, down
-    to the uniform one, is ever switched off (a test token unseen at a higher order keeps a non-zero
-    probability). Valid perplexity is then an optimistic, in-sample figure; test is not.
-
-    Args:
-        order: n-gram order.
-        lambdas: None (EM on valid), or ``order`` numbers in [0, 1): lambda_1 (unigram vs uniform)
-            .. lambda_n, one per order (no buckets).
-        buckets: number of context-count buckets per order for EM (1 to 64).
-        max_iter: EM iterations at most.
-        tol: stop when the valid log-likelihood per token improves by less than this (nats).
+    lambda_k(h) depends on the order and the context count's bucket (:func:`bucket_of`); given, or
+    fitted by EM on the validation split (:meth:`estimate`).
     """
 
+    name = "interp"
     fitted_keys = ("lambdas_", "lambdas_tuned_", "em_iterations_")
 
-    def __init__(self, order: int = 3, lambdas=None, buckets: int = 8, max_iter: int = 1000, tol: float = 1e-9):
-        super().__init__(order)
+    def __init__(self, lambdas=None, buckets: int = 8, max_iter: int = 1000, tol: float = 1e-9):
         self.lambdas = lambdas
         self.buckets = buckets
         self.max_iter = max_iter
         self.tol = tol
 
-    def check_params(self):
-        super().check_params()
+    def check(self, order):
         if not is_whole(self.buckets) or not 1 <= self.buckets <= MAX_BUCKETS:
             raise LmbenchError(f"Jelinek-Mercer buckets must be a whole number from 1 to {MAX_BUCKETS} (bucket b "
                                f"holds context counts from 2^b; 64-bit counts need no more), got {self.buckets!r}")
@@ -63,49 +50,38 @@ class JelinekMercer(InterpolatedNGram):
             raise LmbenchError(f"Jelinek-Mercer tol must be a finite number > 0, got {self.tol!r}")
         if self.lambdas is not None:
             values = self.lambdas
-            if (isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != self.order
+            if (isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) != order
                     or not all(is_finite_number(x) and 0 <= x < 1 for x in values)):
-                raise LmbenchError(f"Jelinek-Mercer lambdas must be a list of {self.order} numbers in [0, 1) "
+                raise LmbenchError(f"Jelinek-Mercer lambdas must be a list of {order} numbers in [0, 1) "
                                    f"(one per order, unigram first), got {values!r}")
 
-    # ------------------------------------------------------------ buckets
-
-    def _n_buckets(self) -> int:
-        return 1 if self.lambdas is not None else int(self.buckets)
-
-    def _bucket(self, context_counts: np.ndarray, n_buckets: int) -> np.ndarray:
-        """Bucket of each context count (0 for counts 0 or 1)."""
-        c = np.maximum(np.asarray(context_counts, dtype=np.float64), 1.0)
-        return np.minimum(np.floor(np.log2(c)).astype(np.int64), n_buckets - 1)
-
-    # ------------------------------------------------------------ fitting
-
-    def _choose(self, valid_ids, suffixes):
+    def estimate(self, counts, valid_ids, eos_id):
         if self.lambdas is not None:
-            self.lambdas_ = np.asarray(self.lambdas, dtype=np.float64).reshape(self.order, 1)
+            self.lambdas_ = np.asarray(self.lambdas, dtype=np.float64).reshape(counts.order, 1)
             self.lambdas_tuned_, self.em_iterations_ = False, 0
             return
         if valid_ids is None:
             raise LmbenchError("Jelinek-Mercer with lambdas=None tunes its weights on a validation split; "
                                "pass valid_ids or set lambdas")
-        self.lambdas_, self.em_iterations_ = self._em(valid_ids)
+        self.lambdas_, self.em_iterations_ = self._em(counts, valid_ids, eos_id)
         self.lambdas_tuned_ = True
 
-    def _em(self, valid_ids) -> tuple[np.ndarray, int]:
-        c, n, nb = self.counts_, self.order, self._n_buckets()
-        query = c.query_split(valid_ids, self.vocab_.eos_id)
+    def _em(self, counts, valid_ids, eos_id) -> tuple[np.ndarray, int]:
+        """(lambdas (order, buckets), iterations): EM on the validation split from lambda = 0.5."""
+        c, n, nb = counts, counts.order, int(self.buckets)
+        query = c.query_split(valid_ids, eos_id)
         M = query.tokens.size
         # p_ml[:, k]: ML estimate of order k (k = 0: uniform); usable[:, k]: the context was seen.
         p_ml = np.zeros((M, n + 1))
         usable = np.zeros((M, n + 1), dtype=bool)
         bucket = np.zeros((M, n + 1), dtype=np.int64)
-        p_ml[:, 0], usable[:, 0] = 1.0 / len(self.vocab_), True
+        p_ml[:, 0], usable[:, 0] = 1.0 / c.vocab_size, True
         for k in range(1, n + 1):
-            total = take(c.context_total[k], query.contexts[k])
-            gram = take(c.counts[k], query.grams[k])
+            total = c.take(c.context_totals(k), query.contexts[k])
+            gram = c.take(c.counts[k], query.grams[k])
             usable[:, k] = (total > 0) & (query.max_order >= k)
             p_ml[:, k] = np.where(usable[:, k], gram / np.maximum(total, 1), 0.0)
-            bucket[:, k] = self._bucket(total, nb)
+            bucket[:, k] = bucket_of(total, nb)
         lam = np.full((n, nb), 0.5)
         previous, iterations = -np.inf, 0
         for iterations in range(1, int(self.max_iter) + 1):
@@ -137,17 +113,12 @@ class JelinekMercer(InterpolatedNGram):
             previous = loglik
         return lam, iterations
 
-    def _terms(self, suffixes):
-        c = self.counts_
-        nb = self.lambdas_.shape[1]
-        alpha, gamma = [None], [None]
-        for k in range(1, self.order + 1):
-            total = c.context_total[k].astype(np.float64)
-            lam = self.lambdas_[k - 1][self._bucket(total, nb)]
-            seen = total > 0
-            alpha.append(lam[self._context_of(k)] * c.counts[k] / np.where(seen, total, 1.0)[self._context_of(k)])
-            gamma.append(np.where(seen, 1.0 - lam, 1.0))
-        return alpha, gamma
+    def terms(self, k, a, context, n_contexts):
+        total = np.bincount(context, weights=a, minlength=n_contexts).astype(np.int64).astype(np.float64)
+        lam = self.lambdas_[k - 1][bucket_of(total, self.lambdas_.shape[1])]
+        seen = total > 0
+        alpha = lam[context] * a / np.where(seen, total, 1.0)[context]
+        return alpha, np.where(seen, 1.0 - lam, 1.0)
 
     def valid_use(self) -> str:
         return "interpolation weights by EM on valid" if self.lambdas_tuned_ else ""
@@ -157,3 +128,39 @@ class JelinekMercer(InterpolatedNGram):
         return {"lambdas": [round(float(x), 6) for x in lam[:, 0]] if lam.shape[1] == 1
                 else [[round(float(x), 6) for x in row] for row in lam],
                 "lambdas_tuned_on_valid": bool(self.lambdas_tuned_), "em_iterations": int(self.em_iterations_)}
+
+
+class JelinekMercer(SmoothedNGram):
+    """Deleted (linear) interpolation of maximum-likelihood estimates (Jelinek & Mercer 1980).
+
+    The recursion of Chen & Goodman (1998, sec. 2.3), ending in the uniform distribution::
+
+        P(w | h) = lambda_k(h) c(h w) / c(h) + (1 - lambda_k(h)) P(w | h'),     P_0 = 1 / V
+
+    where k is the order of "h w"; a context never seen in training skips its order. With
+    ``buckets`` > 1, lambda_k(h) also depends on the context's count (bucket b: 2^b <= c(h) < 2^(b+1)),
+    as in Bahl et al.'s bucketing. With ``lambdas=None`` the weights maximize the likelihood of the
+    validation split by EM (each token's posterior over the order that generated it), clipped to
+    [0, 1 - 1e-4] so that no lower order is switched off; valid perplexity is then in-sample.
+
+    Args:
+        order: n-gram order.
+        lambdas: None (EM on valid), or ``order`` numbers in [0, 1), lambda_1 (unigram vs uniform)
+            .. lambda_n, one per order (no buckets).
+        buckets: number of context-count buckets per order for EM (1 to 64).
+        max_iter: EM iterations at most.
+        tol: stop when the valid log-likelihood per token improves by less than this (nats).
+        form: "interpolated" or "backoff".
+        memory, storage: where the tables are kept (see :class:`~lmbench.models.ngram.model.NGramModel`).
+    """
+
+    def __init__(self, order: int = 3, lambdas=None, buckets: int = 8, max_iter: int = 1000, tol: float = 1e-9,
+                 form: str = "interpolated", memory=None, storage: str = "auto"):
+        super().__init__(order, form=form, memory=memory, storage=storage)
+        self.lambdas = lambdas
+        self.buckets = buckets
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def make_smoothing(self):
+        return JelinekMercerSmoothing(self.lambdas, self.buckets, self.max_iter, self.tol)

@@ -135,6 +135,21 @@ class ArrayWriter:
         return ArrayFile(self.path, self.dtype, self.size)
 
 
+class LogTable:
+    """The natural logs of a file of probabilities or weights, read at given indices (as the scoring walk reads a table)."""
+
+    def __init__(self, values: ArrayFile, window_items: int):
+        self.values, self.window_items = values, window_items
+
+    @property
+    def size(self) -> int:
+        return self.values.size
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.log(self.values.take(index, self.window_items).astype(np.float64, copy=False))
+
+
 def write_array(path: Path, values: np.ndarray, sorted_keys: bool = False) -> ArrayFile:
     """An :class:`ArrayFile` holding ``values``."""
     writer = ArrayWriter(path, values.dtype, sorted_keys)

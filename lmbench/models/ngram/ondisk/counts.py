@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..counts import NGramCounts, line_chunks, pad_lines
-from .arrays import ArrayFile, ArrayWriter, SortedKeys, write_array
+from ..counts import NGramCounts, line_chunks, pad_lines, safe_log, take
+from .arrays import ArrayFile, ArrayWriter, LogTable, SortedKeys, write_array
 from .budget import Budget, Progress
 from .runs import SortedRuns
 
@@ -37,9 +37,10 @@ from .runs import SortedRuns
 class OnDiskCounts(NGramCounts):
     """:class:`NGramCounts` whose tables of order >= 2 are files (see the module docstring).
 
-    ``keys[k]`` is a :class:`SortedKeys`, ``counts[k]`` and ``suffix[k]`` (the (k-1)-gram id of every
-    k-gram's suffix) are :class:`ArrayFile`; order 1 stays in memory as in :class:`NGramCounts`.
-    The folder is removed when the object is garbage-collected.
+    ``keys[k]`` is a :class:`SortedKeys`, ``counts[k]`` an :class:`ArrayFile`; order 1 stays in memory.
+    The storage methods of :class:`NGramCounts` (windows, reads, gathers, writers) work on files here,
+    in windows of at most ``budget.window_items`` entries. The folder is removed when the object is
+    garbage-collected.
     """
 
     def __init__(self, order: int, vocab_size: int, budget: Budget, parent: str | None = None):
@@ -47,9 +48,8 @@ class OnDiskCounts(NGramCounts):
         self.budget = budget
         self.folder = Path(tempfile.mkdtemp(prefix="lmbench-ngram-", dir=parent))
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.folder), True)
-        self.suffix: list = [None] * (order + 1)
-        self.bos_start: list = [None] * (order + 1)
-        self.continuation: list = [None] * (order + 1)
+        self._suffix: list = [None] * (order + 1)
+        self._continuation: list = [None] * (order + 1)
 
     # ------------------------------------------------------------ building
 
@@ -77,11 +77,9 @@ class OnDiskCounts(NGramCounts):
         for start, stop in chunks:
             self.counts[1] += np.bincount(ids[start:stop], minlength=self.base)
         self.keys[1] = np.arange(self.base, dtype=np.int64)
-        self.bos_start[1] = self.bos_id
         positions = None   # ids of order k-1 at every padded position of every chunk
         for k in range(2, order + 1):
             positions = self._count_order(k, ids, eos_id, chunks, positions, continuation, progress)
-        self._derive_totals()
         return self
 
     def _count_order(self, k, ids, eos_id, chunks, positions, continuation, progress) -> ArrayFile | None:
@@ -137,10 +135,9 @@ class OnDiskCounts(NGramCounts):
                 elif cont_runs is not None:
                     cont_runs.add_sorted(*np.unique(suffix, return_counts=True))
                 step.advance(runs.consumed - step.done)
-        self.keys[k], self.counts[k], self.suffix[k] = key_out.close(), count_out.close(), suffix_out.close()
-        self.bos_start[k] = int(self.keys[k].positions(np.array([self.bos_start[k - 1] * self.base]), W)[0][0])
+        self.keys[k], self.counts[k], self._suffix[k] = key_out.close(), count_out.close(), suffix_out.close()
         if continuation:
-            self.continuation[k - 1] = cont_unigram if k == 2 else self._densify(k - 1, cont_runs)
+            self._continuation[k - 1] = cont_unigram if k == 2 else self._densify(k - 1, cont_runs)
 
     def _densify(self, k: int, runs: SortedRuns) -> ArrayFile:
         """A dense file over the k-gram ids from sorted (id, count) runs (zero where absent)."""
@@ -171,22 +168,22 @@ class OnDiskCounts(NGramCounts):
                 step.advance(stop - start)
         return out.close()
 
-    def _derive_totals(self) -> None:
-        """Only the unigram total is kept in memory (per-context totals are computed in windows)."""
-        self.context_total = [None, np.array([self.counts[1].sum()], dtype=np.int64)] + [None] * (self.order - 1)
+    # ------------------------------------------------------------ structure and storage
 
-    # ------------------------------------------------------------ structure
+    def suffix_ids(self, k: int) -> ArrayFile:
+        return self._suffix[k]
+
+    def continuation(self, k: int):
+        if self._continuation[k] is None:
+            raise ValueError(f"continuation counts of {k}-grams were not counted (build with continuation=True)")
+        return self._continuation[k]
 
     def lookup(self, k: int, prefix: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         query = np.asarray(prefix, dtype=np.int64) * self.base + np.asarray(tokens, dtype=np.int64)
         return self.keys[k].lookup(query.reshape(-1), self.budget.window_items).reshape(np.shape(query))
 
-    def all_suffix_ids(self) -> list:
-        """The suffix-id files, index k >= 2 (see :meth:`NGramCounts.all_suffix_ids`)."""
-        return self.suffix
-
-    def scoring_chunk_tokens(self) -> int:
-        return self.budget.chunk_tokens
+    def search(self, k: int, key: int) -> int:
+        return int(self.keys[k].positions(np.array([key]), self.budget.window_items)[0][0])
 
     def context_windows(self, k: int):
         """(x0, x1, c0, c1): k-gram ids x0:x1 are exactly those whose context id is in c0:c1.
@@ -202,34 +199,37 @@ class OnDiskCounts(NGramCounts):
                 x1, c1 = n, n_contexts
             else:
                 c1 = max(int(keys.read(x0 + W, x0 + W + 1)[0]) // self.base, c0 + 1)
-                x1 = int(keys.positions(np.array([c1 * self.base]), W)[0][0])
+                x1 = self.search(k, c1 * self.base)
             yield x0, x1, c0, c1
             x0, c0 = x1, c1
 
-    def adjusted_counts(self) -> list:
-        """KenLM's adjusted counts per order (see :func:`lmbench.models.ngram.interpolated.kn_adjusted_counts`):
-        raw at the top order and for n-grams starting with ``<s>``, N1+(. g) otherwise."""
-        out = [None]
-        for k in range(1, self.order + 1):
-            if k == self.order:
-                out.append(self.counts[k])
-            elif k == 1:
-                first_is_bos = np.arange(self.base) == self.bos_id
-                out.append(np.where(first_is_bos, self.counts[1], self.continuation[1]))
-            else:
-                out.append(self._adjusted(k))
+    def item_windows(self, k: int):
+        n, W = self.n_types(k), self.budget.window_items
+        for x0 in range(0, n, W):
+            yield x0, min(x0 + W, n)
+
+    def read(self, values, start: int, stop: int) -> np.ndarray:
+        return values[start:stop] if isinstance(values, np.ndarray) else values.read(start, stop)
+
+    def gather(self, values, index: np.ndarray) -> np.ndarray:
+        return values[index] if isinstance(values, np.ndarray) else values.take(index, self.budget.window_items)
+
+    def take(self, values, index: np.ndarray, fill=0) -> np.ndarray:
+        if isinstance(values, np.ndarray):
+            return take(values, index, fill)
+        out = np.full(index.shape, fill, dtype=values.dtype)
+        seen = index >= 0
+        out[seen] = values.take(index[seen], self.budget.window_items)
         return out
 
-    def _adjusted(self, k: int) -> ArrayFile:
-        path = self.folder / f"adjusted{k}"
-        if path.exists():
-            return ArrayFile(path, np.int64)
-        out = ArrayWriter(path, np.int64)
-        for start, counts in self.counts[k].windows(self.budget.window_items):
-            continuation = self.continuation[k].read(start, start + counts.size)
-            raw = np.arange(start, start + counts.size) >= self.bos_start[k]   # <s>-initial ids come last
-            out.append(np.where(raw, counts, continuation))
-        return out.close()
+    def writer(self, name: str, dtype=np.float64) -> ArrayWriter:
+        return ArrayWriter(self.folder / name, dtype)
+
+    def table(self, values):
+        return safe_log(values) if isinstance(values, np.ndarray) else LogTable(values, self.budget.window_items)
+
+    def scoring_chunk_tokens(self) -> int:
+        return self.budget.chunk_tokens
 
     # ------------------------------------------------------------ persistence
 
@@ -239,7 +239,7 @@ class OnDiskCounts(NGramCounts):
         """The counts of a checkpoint (:meth:`state_dict`), scored in bounded memory.
 
         Arrays memory-mapped from the checkpoint are read where they lie (:meth:`file_of`); nothing
-        is loaded whole. Only what scoring needs is rebuilt: keys, counts and the unigram total.
+        is loaded whole.
         """
         self = cls(order, vocab_size, budget, parent)
         self.keys[1] = np.arange(self.base, dtype=np.int64)
@@ -247,7 +247,6 @@ class OnDiskCounts(NGramCounts):
         for k in range(2, order + 1):
             self.keys[k] = SortedKeys.of(self.file_of(state[f"keys.{k}"], f"keys{k}"), budget.window_items)
             self.counts[k] = self.file_of(state[f"counts.{k}"], f"counts{k}")
-        self._derive_totals()
         return self
 
     def file_of(self, array: np.ndarray, name: str) -> ArrayFile:
@@ -264,14 +263,13 @@ class OnDiskCounts(NGramCounts):
         return state
 
     def drop_fit_files(self) -> None:
-        """Delete what only fitting needs (suffix ids, continuation and adjusted counts); scoring keeps the rest."""
-        for k in range(2, self.order + 1):
-            for f in (self.suffix[k], self.continuation[k] if k < self.order else None):
+        """Delete what only fitting needs (suffix ids, continuation counts); scoring keeps the rest."""
+        for files in (self._suffix, self._continuation):
+            for f in files:
                 if isinstance(f, ArrayFile):
                     f.remove()
-            (self.folder / f"adjusted{k}").unlink(missing_ok=True)
-        self.suffix = [None] * (self.order + 1)
-        self.continuation = [None] * (self.order + 1)
+        self._suffix = [None] * (self.order + 1)
+        self._continuation = [None] * (self.order + 1)
 
     def disk_bytes(self) -> int:
         """Bytes of the files in the folder now."""
