@@ -70,3 +70,42 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+class FakeClock:
+    """A clock for time-budget tests: ``clock()`` reads ``now``, which ``advance`` (or the test) moves, and
+    which moves on by ``tick`` after each reading."""
+
+    def __init__(self, now: float = 0.0, tick: float = 0.0):
+        self.now, self.tick = now, tick
+
+    def __call__(self) -> float:
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+#: text of the neural tests' character corpus.
+NEURAL_TEXT = ("the time traveller for so it will be convenient to speak of him\n"
+               "was expounding a recondite matter to us his grey eyes shone and twinkled\n"
+               "and his usually pale face was flushed and animated\n")
+
+
+@pytest.fixture(scope="session")
+def char_splits():
+    """A character corpus for neural tests: (vocabulary, train, valid, test), 564 / 188 / 188 ids."""
+    from lmbench.data.vocab import Vocabulary
+
+    tokens = list(NEURAL_TEXT * 5)
+    vocab = Vocabulary.build(tokens, "\n")
+    ids, _ = vocab.encode(tokens)
+    n = ids.size
+    return vocab, ids[: n * 6 // 10], ids[n * 6 // 10: n * 8 // 10], ids[n * 8 // 10:]

@@ -1,9 +1,9 @@
 """Data-parallel training: batches split over ranks, and real 2-process gloo runs launched with torchrun.
 
-The launched tests check what the issue asks: after training, every rank holds identical parameters,
-and they match single-process training with the same global batch to a stated tolerance
-(:data:`PARAM_ATOL`; measured differences are about 5e-7 for the LSTM and 1e-5 for the Transformer,
-from the order in which gradients are summed).
+One torchrun launch (tests/distributed/fit_worker.py) runs every two-process case; the tests check
+what the issue asks: after training, every rank holds identical parameters, and they match
+single-process training with the same global batch to a stated tolerance (:data:`PARAM_ATOL`; the
+differences come from the order in which gradients are summed).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lmbench.models.neural.distributed import RankError, World, from_main, launched_world, summed
 from lmbench.errors import LmbenchError
+from lmbench.models.neural.distributed import RankError, World, all_reduce_sum, broadcast_from_main, launched_world
 from lmbench.models.neural.training import TrainConfig, check_divides, count_batches, random_batches, sequential_batches
-
-from tests.conftest import random_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "distributed" / "fit_worker.py"
@@ -86,15 +84,15 @@ def test_a_last_batch_smaller_than_the_world_is_left_out_and_counted_so():
 def test_streams_that_do_not_split_evenly_are_refused_with_the_fix():
     with pytest.raises(LmbenchError, match=r"batch_size=5 streams do not split evenly over 2 processes; "
                                            r"set batch_size to a multiple of 2"):
-        check_divides(TrainConfig(batch_size=5), World(rank=0, size=2))
-    check_divides(TrainConfig(batch_size=5, sampling="random"), World(rank=0, size=2))
+        check_divides(TrainConfig(num_steps=8, batch_size=5), World(rank=0, size=2))
+    check_divides(TrainConfig(num_steps=8, batch_size=5, sampling="random"), World(rank=0, size=2))
 
 
 def test_a_single_process_is_a_world_of_one(monkeypatch):
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     assert launched_world() == World() and not World().distributed and World().is_main
-    assert from_main({"a": 1}) == {"a": 1} and summed(2, 3.5) == (2.0, 3.5)
+    assert broadcast_from_main({"a": 1}) == {"a": 1} and all_reduce_sum(2, 3.5) == (2.0, 3.5)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("LOCAL_RANK", "0")
@@ -114,16 +112,6 @@ def test_a_single_process_is_a_world_of_one(monkeypatch):
 # ---------------------------------------------------------------- two processes, gloo
 
 
-def torchrun(args: list, cwd: Path, nproc: int = 2, check: bool = True) -> subprocess.CompletedProcess:
-    """Launch ``args`` (a script and its arguments, or ``-m module ...``) under torchrun on this machine."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if check:
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
 def load_worker():
     spec = importlib.util.spec_from_file_location("fit_worker", WORKER)
     module = importlib.util.module_from_spec(spec)
@@ -132,76 +120,72 @@ def load_worker():
 
 
 @pytest.fixture(scope="module")
-def two_rank_fits(tmp_path_factory):
+def two_ranks(tmp_path_factory) -> Path:
+    """The folder of one two-process launch of the worker (the environment is passed on as it is)."""
     out = tmp_path_factory.mktemp("ddp")
-    torchrun([str(WORKER), str(out)], cwd=out)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), str(out)]
+    done = subprocess.run(command, cwd=out, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
+
+
+def rank_records(out: Path, case: str) -> list[dict]:
+    return [json.loads((out / f"{case}-rank{r}.json").read_text()) for r in (0, 1)]
 
 
 @needs_gloo
 @pytest.mark.parametrize("name", ["lstm", "transformer", "lstm-budget"])
-def test_ranks_end_with_identical_parameters(two_rank_fits, name):
-    rank0, rank1 = (np.load(two_rank_fits / f"{name}-rank{r}.npz") for r in (0, 1))
+def test_ranks_end_with_identical_parameters(two_ranks, name):
+    rank0, rank1 = (np.load(two_ranks / f"{name}-rank{r}.npz") for r in (0, 1))
     assert sorted(rank0) == sorted(rank1)
     for key in rank0:
         assert np.array_equal(rank0[key], rank1[key]), key
 
 
 @needs_gloo
-def test_a_time_budget_stops_every_rank_at_rank_0s_batch(two_rank_fits):
-    """The fit stops on rank 0's clock; the identical weights above show that both ranks stopped at the same batch."""
-    summary = json.loads((two_rank_fits / "lstm-budget-summary.json").read_text())
+def test_a_time_budget_stops_every_rank_at_rank_0s_batch(two_ranks):
+    """The fit stops on rank 0's (fake) clock; the identical weights above show that both ranks stopped at the same batch."""
+    summary = json.loads((two_ranks / "lstm-budget-summary.json").read_text())
     assert summary["stopped_by"] == "time_budget" and summary["epochs_run"] < 1000
 
 
 @needs_gloo
 @pytest.mark.parametrize("name", ["lstm", "transformer"])
-def test_two_processes_match_one_process_with_the_same_global_batch(two_rank_fits, name):
+def test_two_processes_match_one_process_with_the_same_global_batch(two_ranks, name):
     worker = load_worker()
     dataset = worker.corpus()
     single = worker.fit(name, dataset)
-    parallel = np.load(two_rank_fits / f"{name}-rank0.npz")
+    parallel = np.load(two_ranks / f"{name}-rank0.npz")
     reference = worker.weights(single)
     assert max(np.abs(parallel[k] - reference[k]).max() for k in reference) <= PARAM_ATOL
-    curve = json.loads((two_rank_fits / f"{name}-curve.json").read_text())
+    curve = json.loads((two_ranks / f"{name}-curve.json").read_text())
     assert len(curve) == len(single.training_curve())
     for got, want in zip(curve, single.training_curve()):
         assert got["train_tokens"] == want["train_tokens"]  # both ranks' tokens are counted
         assert got["train_ppl"] == pytest.approx(want["train_ppl"], rel=PPL_RTOL)
         assert got["valid_ppl"] == pytest.approx(want["valid_ppl"], rel=PPL_RTOL)
     # the tolerance is meaningful: training on one rank's half of each batch ends far from it
-    half = type(single)(**{**single.get_params(), "batch_size": single.batch_size // 2})
-    worker.seed_everything(0)
-    half.fit(dataset.splits["train"], dataset.splits["valid"], vocab=dataset.vocab)
+    half = worker.fit(name, dataset, batch_size=single.batch_size // 2)
     assert max(np.abs(parallel[k] - worker.weights(half)[k]).max() for k in reference) > 100 * PARAM_ATOL
 
 
 @needs_gloo
-def test_a_torchrun_launched_run_is_written_by_rank_0_only_and_matches_one_process(tmp_path):
+def test_a_torchrun_launched_run_is_written_by_rank_0_only_and_matches_one_process(two_ranks, tmp_path):
     from lmbench import api
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    rng = np.random.default_rng(11)
-    for split, n in (("train", 400), ("valid", 40), ("test", 40)):
-        (corpus / f"{split}.txt").write_text("\n".join(random_lines(rng, n)) + "\n")
-    # no dropout: each rank draws its own masks, so with dropout the two runs agree only statistically
-    options = ["--set", "lstm.dropout=0", "--set", "lstm.hidden_size=16", "--set", "lstm.embedding_size=8",
-               "--set", "lstm.batch_size=4",
-               "--set", "lstm.num_steps=8", "--epochs", "2", "--device", "cpu", "--bootstrap", "0"]
-    work = tmp_path / "work"
-    work.mkdir()
-    launched = torchrun(["-m", "lmbench", "run", "--corpus", str(corpus), "--models", "bigram,lstm",
-                         "--out", "ddp-run", *options], cwd=work)
+    rank0, rank1 = rank_records(two_ranks, "run")
+    assert rank0["code"] == rank1["code"] == 0, rank0["stderr"] + rank1["stderr"]
+    work = two_ranks / "work"
     assert sorted(p.name for p in work.iterdir()) == ["ddp-run"]  # nothing from rank 1, no stray files
-    assert launched.stdout.count("[lstm] done") == 1
+    assert rank0["stdout"].count("[lstm] done") == 1 and "[lstm]" not in rank1["stdout"] + rank1["stderr"]
     config = json.loads((work / "ddp-run" / "config.json").read_text())
     assert config["distributed"]["world_size"] == 2 and config["distributed"]["backend"] == "gloo"
     assert config["models"]["lstm"]["environment"]["world_size"] == 2
 
-    single = api.run("bigram,lstm", str(corpus), quiet=True, out=str(tmp_path / "one"), bootstrap=0, epochs=2,
-                     device="cpu", params={"lstm": {"dropout": 0, "hidden_size": 16, "embedding_size": 8, "batch_size": 4,
-                                                    "num_steps": 8}})
+    worker = load_worker()
+    single = api.run("bigram,lstm", str(two_ranks / "corpus"), quiet=True, out=str(tmp_path / "one"), bootstrap=0,
+                     epochs=2, device="cpu", params=worker.RUN_PARAMS)
     assert single.config["distributed"] == {"world_size": 1, "backend": None, "nodes": 1, "processes_per_node": 1}
     got = pd.read_csv(work / "ddp-run" / "perplexity.csv").set_index(["model", "split"])["perplexity"]
     want = single.table.set_index(["model", "split"])["perplexity"]
@@ -211,17 +195,15 @@ def test_a_torchrun_launched_run_is_written_by_rank_0_only_and_matches_one_proce
 
 
 @needs_gloo
-def test_bad_input_under_torchrun_is_one_line_from_rank_0_and_nothing_is_touched(tmp_path):
-    foreign = tmp_path / "notes"
-    foreign.mkdir()
-    (foreign / "a.txt").write_text("mine")
-    result = torchrun(["-m", "lmbench", "run", "--models", "bigram,lstm", "--out", str(foreign)], cwd=tmp_path,
-                      check=False)
-    assert result.returncode != 0
-    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("lmbench:")]
+def test_bad_input_under_torchrun_is_one_line_from_rank_0_and_nothing_is_touched(two_ranks):
+    foreign = two_ranks / "foreign"
+    rank0, rank1 = rank_records(two_ranks, "foreign")
+    assert rank0["code"] != 0 and rank1["code"] != 0
+    errors = [line for r in (rank0, rank1) for line in (r["stdout"] + r["stderr"]).splitlines()
+              if line.startswith("lmbench:")]
     assert errors == [f"lmbench: error: output directory {foreign} is not empty and holds no lmbench run (a.txt); "
                       f"choose a new or empty --out"]
-    assert "[rank1]" not in result.stderr
+    assert rank1["stdout"] + rank1["stderr"] == ""
     assert sorted(p.name for p in foreign.iterdir()) == ["a.txt"] and (foreign / "a.txt").read_text() == "mine"
 
 
@@ -263,8 +245,11 @@ def test_rank_0_ends_the_launch_when_a_collective_fit_crashes(tmp_path, monkeypa
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(RecurrentLM, "fit", crash)
-    config = RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "run"), bootstrap=0)
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("the time traveller for so it will be convenient to speak of him\n" * 20)
+    config = RunConfig(models=["bigram", "lstm"], corpus=str(corpus), out=str(tmp_path / "run"), bootstrap=0)
     with pytest.raises(RuntimeError, match="out of memory"):
         Run(config, lambda *a: None, World(rank=0, size=2)).execute()
-    alone = Run(RunConfig(models=["bigram", "lstm"], out=str(tmp_path / "alone"), bootstrap=0), lambda *a: None)
+    alone = Run(RunConfig(models=["bigram", "lstm"], corpus=str(corpus), out=str(tmp_path / "alone"), bootstrap=0),
+                lambda *a: None)
     assert alone.execute().failures == {"lstm": "RuntimeError: CUDA out of memory"}

@@ -19,7 +19,7 @@ from lmbench.models.neural.transformer import TransformerLM, window_logprobs
 from lmbench.models.neural.precision import _cuda_tf32, float32_scoring
 from lmbench.models.checkpoint import load_model
 from lmbench.models.seeding import seed_everything
-from lmbench.models.neural.training import TrainConfig
+from lmbench.models.neural.training import TrainingOptions
 from lmbench.data.vocab import Vocabulary
 
 TEXT = ("the time traveller for so it will be convenient to speak of him was expounding a recondite "
@@ -39,11 +39,11 @@ def data():
 
 def lstm(**kw) -> RecurrentLM:
     return RecurrentLM(**{"cell": "lstm", "hidden_size": 32, "embedding_size": 16, "num_steps": 10, "batch_size": 4,
-                          "epochs": 3, "lr": 0.01, "progress": False, "device": "cpu", **kw})
+                          "epochs": 2, "lr": 0.01, "progress": False, "device": "cpu", **kw})
 
 
 def transformer(**kw) -> TransformerLM:
-    return TransformerLM(**{"d_model": 16, "n_layers": 1, "n_heads": 2, "context": 16, "dropout": 0.0, "batch_size": 4,
+    return TransformerLM(**{"d_model": 16, "num_layers": 1, "n_heads": 2, "context": 16, "dropout": 0.0, "batch_size": 4,
                             "epochs": 2, "progress": False, "device": "cpu", **kw})
 
 
@@ -55,7 +55,7 @@ def fit(model, data, seed=0):
 
 def test_an_unknown_precision_is_refused_with_the_choices():
     with pytest.raises(LmbenchError, match=r"precision.*bfloat16"):
-        TrainConfig(precision="bf16").check()
+        TrainingOptions(precision="bf16").check()
     with pytest.raises(LmbenchError, match="precision"):
         lstm(precision="half").check_params()
 
@@ -137,9 +137,9 @@ def test_gpu_scores_with_tf32_stay_within_the_stated_tolerance_of_float32(data, 
 def unguarded_logprobs(model, ids) -> np.ndarray:
     """The model's scores computed without :func:`float32_scoring` (whatever TF32 switches are set)."""
     if isinstance(model, RecurrentLM):
-        return stream_logprobs(model.net_, ids, model.vocab_.bos_id, model.eval_chunk, model.device_, progress=False)
+        return stream_logprobs(model.net_, ids, model.vocab_.bos_id, model.eval_tokens, model.device_)
     return window_logprobs(model.net_, ids, model.vocab_.bos_id, model.context, model.scoring_stride(),
-                           model.eval_batch, model.device_, progress=False)
+                           model.eval_tokens // model.context, model.device_)
 
 
 @pytest.mark.gpu

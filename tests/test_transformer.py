@@ -2,44 +2,34 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from lmbench.errors import LmbenchError
-from lmbench.models.presets import NEURAL_PRESETS, TRANSFORMER_PRESETS, resolve_class
-from lmbench.models.neural.transformer import (TransformerArchitecture, TransformerLM, TransformerNet, window_logprobs,
-                                        window_plan)
-from lmbench.models.checkpoint import load_model
-from lmbench.models.registry import resolve
-from lmbench.runs.runner import RunConfig, run_benchmark
-from lmbench.models.seeding import seed_everything
-from lmbench.models.neural.training import (TrainConfig, cosine_multiplier, make_optimizer, make_scheduler, parameter_groups,
-                              train_network)
 from lmbench.data.vocab import Vocabulary
+from lmbench.errors import LmbenchError
+from lmbench.models.checkpoint import load_model
+from lmbench.models.neural.recurrent import CELLS, Architecture
+from lmbench.models.neural.training import TrainConfig, parameter_groups, train_network
+from lmbench.models.neural.transformer import (TransformerArchitecture, TransformerLM, TransformerNet, window_logprobs,
+                                               window_plan)
+from lmbench.models.presets import NEURAL_PRESETS, TRANSFORMER_PRESETS, resolve_class
+from lmbench.models.registry import resolve
+from lmbench.models.seeding import seed_everything
 
-TEXT = ("the time traveller for so it will be convenient to speak of him\n"
-        "was expounding a recondite matter to us his grey eyes shone and twinkled\n"
-        "and his usually pale face was flushed and animated\n")
-TINY = dict(d_model=16, n_layers=2, n_heads=2, d_ff=24, context=8, batch_size=4, epochs=1, progress=False,
+from tests.test_training import HAND_WORKED
+
+TINY = dict(d_model=8, num_layers=2, n_heads=2, d_ff=12, context=8, batch_size=4, epochs=1, progress=False,
             device="cpu")
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def data():
-    """A character corpus: vocabulary and train/valid/test id arrays (a few hundred tokens each)."""
-    tokens = list(TEXT * 3)
-    vocab = Vocabulary.build(tokens, "\n")
-    ids, _ = vocab.encode(tokens)
-    n = ids.size
-    return vocab, ids[: n * 6 // 10], ids[n * 6 // 10: n * 8 // 10], ids[n * 8 // 10:]
+def data(char_splits):
+    return char_splits
 
 
 def fitted(data, seed=0, **kw) -> TransformerLM:
@@ -50,7 +40,7 @@ def fitted(data, seed=0, **kw) -> TransformerLM:
 
 @pytest.fixture(scope="module")
 def model(data):
-    """A fitted tiny model whose network computes in float64, so that scores agree to 1e-12."""
+    """A fitted tiny model whose network computes in float64, so that scores agree to 1e-12 (tests must not change it)."""
     m = fitted(data, epochs=2, dropout=0.1)
     m.net_.double()
     return m
@@ -82,7 +72,7 @@ def test_window_plan_scores_every_position_once_with_the_documented_context(n, c
 
 @pytest.mark.parametrize("n, stride", [(5, 3), (8, 1), (8, 4), (13, 3), (23, 4), (29, 1), (29, 8), (30, 7)])
 def test_sliding_windows_equal_each_token_scored_with_its_own_window(data, model, n, stride):
-    """Batched windows (any eval_batch) give every token the score of one forward pass over exactly the
+    """Batched windows (any number per forward) give every token the score of one forward pass over exactly the
     inputs the module docstring says it sees; with stride 1 that is its full window of up to `context`
     preceding tokens. Lengths below the context, equal to it, and not a multiple of the stride."""
     vocab, test = data[0], data[3][:n]
@@ -97,20 +87,18 @@ def test_sliding_windows_equal_each_token_scored_with_its_own_window(data, model
         assert np.abs(got - expected).max() <= 1e-6
 
 
-def test_default_stride_is_a_quarter_context_and_stated_in_the_summary(data):
-    m = fitted(data, context=8)
-    assert m.scoring_stride() == 2
-    assert {k: m.fitted_summary()[k] for k in ("context", "stride", "min_context")} == \
+def test_default_stride_is_a_quarter_context_and_stated_in_the_summary(model):
+    assert model.scoring_stride() == 2
+    assert {k: model.fitted_summary()[k] for k in ("context", "stride", "min_context")} == \
         {"context": 8, "stride": 2, "min_context": 7}
-    assert fitted(data, context=3).scoring_stride() == 1
-    full = fitted(data, context=8, stride=1)
-    assert full.fitted_summary()["min_context"] == 8
+    assert TransformerLM(context=3).scoring_stride() == 1 and TransformerLM(context=8, stride=3).scoring_stride() == 3
+    assert TransformerLM(context=8, stride=1).network_summary()["min_context"] == 8
 
 
 def test_logprobs_is_the_sliding_window_score_and_empty_splits_score_nothing(data, model):
     test = data[3]
     expected = window_logprobs(model.net_, test, data[0].bos_id, model.context, model.scoring_stride(),
-                               model.eval_batch, CPU)
+                               model.eval_tokens // model.context, CPU)
     assert np.array_equal(model.logprobs(test), expected)
     assert model.logprobs(np.array([], dtype=np.int64)).shape == (0,)
 
@@ -132,7 +120,7 @@ def test_changing_a_future_token_never_changes_earlier_scores(data, model):
 
 def test_attention_is_causal_inside_the_network():
     torch.manual_seed(0)
-    net = TransformerNet(TransformerArchitecture(vocab_size=7, d_model=8, n_layers=2, n_heads=2, d_ff=12,
+    net = TransformerNet(TransformerArchitecture(vocab_size=7, d_model=8, num_layers=2, n_heads=2, d_ff=12,
                                                  context=10)).eval()
     x = torch.randint(0, 8, (10, 3))
     logits, state = net(x)
@@ -172,7 +160,7 @@ def test_generate_continues_a_prefix(data, model):
 
 def test_output_layer_is_the_first_v_rows_of_the_embedding_and_counted_once(data):
     m = fitted(data)
-    V, D, C, F, L = len(data[0]), 16, 8, 24, 2
+    V, D, C, F, L = len(data[0]), 8, 8, 12, 2
     block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * F + F) + (F * D + D)
     assert m.n_params == (V + 1) * D + C * D + L * block + 2 * D
     before = m.next_logprobs(data[3][:4])
@@ -183,7 +171,7 @@ def test_output_layer_is_the_first_v_rows_of_the_embedding_and_counted_once(data
 
 
 def test_weight_decay_falls_on_linear_weights_only():
-    net = TransformerNet(TransformerArchitecture(vocab_size=7, d_model=8, n_layers=1, n_heads=2, d_ff=12, context=4))
+    net = TransformerNet(TransformerArchitecture(vocab_size=7, d_model=8, num_layers=1, n_heads=2, d_ff=12, context=4))
     name_of = {id(p): n for n, p in net.named_parameters()}
     groups = {g["weight_decay"]: {name_of[id(p)] for p in g["params"]} for g in parameter_groups(net, 0.1)}
     assert groups[0.1] == {"blocks.0.attn.qkv.weight", "blocks.0.attn.proj.weight", "blocks.0.mlp.0.weight",
@@ -193,7 +181,7 @@ def test_weight_decay_falls_on_linear_weights_only():
 
 def test_residual_projections_start_smaller_with_depth():
     torch.manual_seed(0)
-    net = TransformerNet(TransformerArchitecture(vocab_size=50, d_model=64, n_layers=8, n_heads=4, d_ff=256,
+    net = TransformerNet(TransformerArchitecture(vocab_size=50, d_model=64, num_layers=8, n_heads=4, d_ff=256,
                                                  context=16))
     assert net.blocks[0].attn.qkv.weight.std().item() == pytest.approx(0.02, rel=0.05)
     assert net.blocks[0].mlp[2].weight.std().item() == pytest.approx(0.02 / 4, rel=0.05)
@@ -203,7 +191,7 @@ def test_residual_projections_start_smaller_with_depth():
 # ---------------------------------------------------------------- determinism, persistence
 
 
-@pytest.mark.parametrize("options", [{}, {"sampling": "random", "dropout": 0.3, "attn_dropout": 0.2, "epochs": 2}])
+@pytest.mark.parametrize("options", [{}, {"sampling": "random", "dropout": 0.3, "attn_dropout": 0.2}])
 def test_same_seed_same_scores(data, options):
     test = data[3]
     a = fitted(data, seed=3, **options).logprobs(test)
@@ -214,7 +202,7 @@ def test_same_seed_same_scores(data, options):
 
 def test_save_load_round_trip(data, tmp_path):
     test = data[3]
-    m = fitted(data, epochs=2, stride=3)
+    m = fitted(data, stride=3)
     m.save(tmp_path / "m.pt")
     loaded = load_model(tmp_path / "m.pt")
     assert type(loaded) is TransformerLM and loaded.get_params() == m.get_params()
@@ -228,8 +216,8 @@ def test_a_checkpoint_of_another_shape_is_a_one_line_error(data, tmp_path):
     payload = torch.load(tmp_path / "m.pt", weights_only=True)
     payload["params"]["context"] = 12  # the file's position embedding has 8 rows
     torch.save(payload, tmp_path / "bad.pt")
-    with pytest.raises(LmbenchError, match=r"position_embedding\.weight is \(8, 16\) in the checkpoint, "
-                                           r"\(12, 16\) in the network") as exc:
+    with pytest.raises(LmbenchError, match=r"position_embedding\.weight is \(8, 8\) in the checkpoint, "
+                                           r"\(12, 8\) in the network") as exc:
         load_model(tmp_path / "bad.pt")
     assert "\n" not in str(exc.value)
 
@@ -243,12 +231,12 @@ def test_a_checkpoint_of_another_shape_is_a_one_line_error(data, tmp_path):
     ({"stride": 0}, "stride must be a whole number >= 1"),
     ({"context": 8, "stride": 9}, r"stride must be at most context \(8\)"),
     ({"d_model": 0}, "d_model must be a whole number >= 1"),
-    ({"n_layers": 0}, "n_layers must be a whole number >= 1"),
+    ({"num_layers": 0}, "num_layers must be a whole number >= 1"),
     ({"n_heads": 1.5}, "n_heads must be a whole number"),
     ({"d_ff": 0}, "d_ff must be a whole number >= 1"),
     ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
     ({"attn_dropout": -0.1}, r"attn_dropout must be a number in \[0, 1\)"),
-    ({"eval_batch": 0}, "eval_batch must be a whole number >= 1"),
+    ({"eval_tokens": 0}, "eval_tokens must be a whole number >= 1"),
     ({"lr_schedule": "cosin"}, "did you mean 'cosine'"),
     ({"warmup": 2.5}, "warmup must be a fraction in"),
     ({"min_lr_ratio": 1.5}, r"min_lr_ratio must be a number in \[0, 1\]"),
@@ -261,20 +249,10 @@ def test_invalid_parameters_are_one_line_errors(params, message):
     assert "\n" not in str(exc.value)
 
 
-def test_training_defaults_are_train_config_defaults_and_windows_are_the_context():
-    signature = inspect.signature(TransformerLM.__init__).parameters
-    for field in dataclasses.fields(TrainConfig):
-        if field.name != "num_steps":
-            assert signature[field.name].default == field.default, field.name
-    assert "num_steps" not in signature
-    assert TransformerLM(context=64).train_config() == dataclasses.replace(TrainConfig(), num_steps=64)
-    assert TransformerLM(context=16, batch_size=5).min_train_tokens() == 5 * 16 + 15
-
-
 def test_too_short_a_training_split_is_refused(data):
     vocab, train, valid, _ = data
-    m = TransformerLM(**{**TINY, "context": 100})
-    with pytest.raises(LmbenchError, match=r"training split has \d+ tokens; batch_size=4 and context=100 need 499"):
+    m = TransformerLM(**{**TINY, "context": 200})
+    with pytest.raises(LmbenchError, match=r"training split has \d+ tokens; batch_size=4 and context=200 need 999"):
         m.fit(train, valid, vocab=vocab)
 
 
@@ -291,7 +269,7 @@ def test_transformer_presets_are_registered_valid_and_torch_free():
 @pytest.mark.parametrize("name", sorted(TRANSFORMER_PRESETS))
 def test_every_transformer_preset_trains_one_epoch(data, name):
     vocab, train, valid, test = data
-    model = resolve(name, {"d_model": 16, "d_ff": 32, "n_layers": 1, "context": 8, "batch_size": 4, "epochs": 1,
+    model = resolve(name, {"d_model": 8, "d_ff": 12, "num_layers": 1, "context": 8, "batch_size": 4, "epochs": 1,
                            "progress": False, "device": "cpu"}).build()
     seed_everything(0)
     model.fit(train, valid, vocab=vocab)
@@ -301,47 +279,7 @@ def test_every_transformer_preset_trains_one_epoch(data, name):
     assert len(curve) == 1 and math.isfinite(curve[0]["valid_ppl"]) and curve[0]["train_tokens"] > 0
 
 
-# ---------------------------------------------------------------- the runner
-
-
-def test_runner_scores_the_same_tokens_as_an_ngram_model_and_notes_the_context(tmp_path):
-    corpus = tmp_path / "tiny.txt"
-    corpus.write_text(TEXT * 6, encoding="utf-8")
-    tiny = {k: v for k, v in TINY.items() if k != "epochs"}
-    config = RunConfig(models=["bigram-add1", "transformer"], corpus=str(corpus), tokenizer="char",
-                       out=str(tmp_path / "run"), params={"transformer": tiny},
-                       shared_params={"epochs": 2, "device": "cpu"}, bootstrap=0)
-    result = run_benchmark(config, echo=lambda *a: None)
-    assert not result.failures
-    table = result.table
-    for split in ("valid", "test"):
-        rows = table[table["split"] == split]
-        assert len(rows) == 2 and rows["n_tokens"].nunique() == 1
-    row = table[(table["model"] == "transformer") & (table["split"] == "test")].iloc[0]
-    assert "context=8; stride=2; min_context=7" in row["note"]
-    curve = pd.read_csv(tmp_path / "run" / "curves" / "transformer.csv")
-    assert list(curve["epoch"]) == [1, 2]
-    assert load_model(tmp_path / "run" / "models" / "transformer.pt").n_params == row["n_params"]
-
-
-# ---------------------------------------------------------------- the cosine schedule (lmbench.models.neural.training)
-
-#: lr multipliers of batches 0..7 for 8 planned batches, 2 of warm-up and floor 0.2, worked by hand:
-#: warm-up (s+1)/2; then 0.2 + 0.8 (1 + cos(pi p)) / 2 with p = (s - 2) / 6: cos 0, pi/6, pi/3, pi/2, 2pi/3, 5pi/6.
-HAND_WORKED = [0.5, 1.0, 1.0, 0.2 + 0.4 * (1 + math.sqrt(3) / 2), 0.8, 0.6, 0.4, 0.2 + 0.4 * (1 - math.sqrt(3) / 2)]
-
-
-def test_cosine_multiplier_matches_the_hand_worked_sequence():
-    assert [cosine_multiplier(s, 8, 2, 0.2) for s in range(8)] == pytest.approx(HAND_WORKED, abs=1e-12)
-    assert cosine_multiplier(8, 8, 2, 0.2) == pytest.approx(0.2) and cosine_multiplier(50, 8, 2, 0.2) == 0.2
-    # no warm-up, floor 0: (1 + cos(pi s / 4)) / 2
-    assert [cosine_multiplier(s, 4, 0, 0.0) for s in range(4)] == \
-        pytest.approx([1.0, 0.5 + math.sqrt(2) / 4, 0.5, 0.5 - math.sqrt(2) / 4], abs=1e-12)
-
-
-def test_warmup_is_a_fraction_of_the_planned_batches_or_a_count():
-    assert TrainConfig(warmup=0.25).warmup_steps(8) == 2 and TrainConfig(warmup=3).warmup_steps(8) == 3
-    assert TrainConfig(warmup=0.0).warmup_steps(1000) == 0
+# ---------------------------------------------------------------- the cosine schedule through the loop
 
 
 def record_learning_rates():
@@ -352,70 +290,23 @@ def record_learning_rates():
     return rates, handle
 
 
-@pytest.mark.parametrize("warmup", [2, 0.25])
-def test_cosine_schedule_steps_per_batch_through_the_training_loop(warmup):
+@pytest.mark.parametrize("kind, warmup", [("transformer", 2), ("transformer", 0.25), ("gru", 2)])
+def test_cosine_schedule_steps_per_batch_through_the_training_loop(kind, warmup):
     """4 windows of 8 per epoch whatever the random offset (N = 4 * 8 + 7), batches of 2: 2 batches an
-    epoch, 4 epochs: 8 planned batches, whose rates are the hand-worked ones, across epoch boundaries."""
+    epoch, 4 epochs: 8 planned batches, whose rates are the hand-worked ones, across epoch boundaries;
+    the schedule lives in the shared loop, so a recurrent network is stepped the same way."""
     vocab = Vocabulary.build(list("abcdefg"), "\n")
     train = np.random.default_rng(0).integers(0, len(vocab), 4 * 8 + 7)
-    model = TransformerLM(**{**TINY, "batch_size": 2, "epochs": 4, "lr": 0.1, "lr_schedule": "cosine",
-                             "warmup": warmup, "min_lr_ratio": 0.2, "sampling": "random",
-                             "optimizer": "adamw"})
+    options = {"batch_size": 2, "epochs": 4, "lr": 0.1, "lr_schedule": "cosine", "warmup": warmup, "min_lr_ratio": 0.2,
+               "sampling": "random", "optimizer": "adamw"}
     rates, handle = record_learning_rates()
     try:
-        model.fit(train, None, vocab=vocab)
+        if kind == "transformer":
+            model = TransformerLM(**{**TINY, **options}).fit(train, None, vocab=vocab)
+            assert [r["lr"] for r in model.training_curve()] == pytest.approx([0.1 * m for m in HAND_WORKED[::2]])
+        else:
+            train_network(CELLS[kind].build(Architecture(len(vocab), 6)), train, bos_id=vocab.bos_id,
+                          config=TrainConfig(num_steps=8, **options), device=CPU)
     finally:
         handle.remove()
     assert rates == pytest.approx([0.1 * m for m in HAND_WORKED], abs=1e-12)
-    assert [r["lr"] for r in model.training_curve()] == pytest.approx([0.1 * m for m in HAND_WORKED[::2]])
-
-
-def test_recurrent_models_get_the_cosine_schedule_too():
-    """The schedule lives in the shared loop: a recurrent network is stepped per batch the same way."""
-    from lmbench.models.neural.recurrent import CELLS, Architecture
-
-    vocab = Vocabulary.build(list("abcdefg"), "\n")
-    train = np.random.default_rng(1).integers(0, len(vocab), 4 * 8 + 7)
-    net = CELLS["gru"].build(Architecture(len(vocab), 6))
-    config = TrainConfig(num_steps=8, batch_size=2, sampling="random", epochs=4, lr=0.1, lr_schedule="cosine",
-                         warmup=2, min_lr_ratio=0.2, progress=False)
-    rates, handle = record_learning_rates()
-    try:
-        train_network(net, train, bos_id=vocab.bos_id, config=config, device=CPU)
-    finally:
-        handle.remove()
-    assert rates == pytest.approx([0.1 * m for m in HAND_WORKED], abs=1e-12)
-
-
-def test_cosine_scheduler_sets_every_parameter_group():
-    net = TransformerNet(TransformerArchitecture(vocab_size=5, d_model=4, n_layers=1, n_heads=1, d_ff=4, context=4))
-    config = TrainConfig(optimizer="adamw", lr=2.0, weight_decay=0.1, lr_schedule="cosine", warmup=2,
-                         min_lr_ratio=0.2)
-    optimizer = make_optimizer(config, net)
-    scheduler = make_scheduler(config, optimizer, total_steps=8)
-    rates = []
-    for _ in range(3):
-        rates.append([g["lr"] for g in optimizer.param_groups])
-        optimizer.step()
-        scheduler.step()
-    assert rates == [[1.0, 1.0], [2.0, 2.0], [2.0, 2.0]]  # lr 2 times 1/2, 1, 1 (exact in binary)
-
-
-def test_train_config_reads_models_without_the_new_fields_with_defaults():
-    """A model that offers no warmup / min_lr_ratio (an older recurrent model) gets TrainConfig's defaults."""
-    class Old:
-        pass
-
-    old = Old()
-    for field in dataclasses.fields(TrainConfig):
-        if field.name not in ("warmup", "min_lr_ratio"):
-            setattr(old, field.name, field.default)
-    assert TrainConfig.from_object(old) == TrainConfig()
-
-
-def test_train_config_checks_the_schedule_fields():
-    for name, value in [("warmup", -1.0), ("warmup", 1.5), ("min_lr_ratio", -0.1), ("min_lr_ratio", 2.0)]:
-        with pytest.raises(LmbenchError, match=name):
-            TrainConfig(**{name: value}).check()
-    TrainConfig(lr_schedule="cosine", warmup=100, min_lr_ratio=0.0).check()
-

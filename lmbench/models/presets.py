@@ -64,9 +64,9 @@ _WORD = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 
 
 _TRANSFORMER_TRAINING = {"sampling": "random", "optimizer": "adamw", "weight_decay": 0.1, "clip": 1.0,
                          "lr_schedule": "cosine", "min_lr_ratio": 0.1, "early_stopping": None}
-_TRANSFORMER_CHAR = {"d_model": 128, "n_layers": 4, "n_heads": 4, "d_ff": 512, "context": 128, "dropout": 0.2,
+_TRANSFORMER_CHAR = {"d_model": 128, "num_layers": 4, "n_heads": 4, "d_ff": 512, "context": 128, "dropout": 0.2,
                      "batch_size": 16, "lr": 3e-3, "warmup": 0.05, "epochs": 50, **_TRANSFORMER_TRAINING}
-_TRANSFORMER_WORD = {"d_model": 256, "n_layers": 2, "n_heads": 4, "d_ff": 1024, "context": 128, "dropout": 0.2,
+_TRANSFORMER_WORD = {"d_model": 256, "num_layers": 2, "n_heads": 4, "d_ff": 1024, "context": 128, "dropout": 0.2,
                      "batch_size": 8, "lr": 1.5e-3, "warmup": 0.02, "epochs": 6, **_TRANSFORMER_TRAINING}
 
 #: preset name -> ("module:qualname" of the model class, default parameters, one-line description).

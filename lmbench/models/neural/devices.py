@@ -1,4 +1,5 @@
-"""The machine a fit runs on: the CPU's name, and deterministic CUDA kernels (nothing heavy is imported here)."""
+"""The machine a fit runs on: the device a ``device`` name selects, what config.json records about it, the
+CPU's name, and deterministic CUDA kernels. torch is imported only by the functions that need it."""
 
 from __future__ import annotations
 
@@ -7,11 +8,61 @@ import platform
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
+from ...errors import LmbenchError, unknown_name_error
+
 if TYPE_CHECKING:
     import torch
 
+#: what ``device`` can name.
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
 #: cuBLAS workspace setting that makes its matrix products deterministic (PyTorch "Reproducibility" notes).
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """The torch device for a ``device`` value.
+
+    Args:
+        name: "auto" (CUDA if available, else Apple MPS, else CPU), "cpu", "cuda" or "mps".
+
+    Returns:
+        The device; asking for an accelerator that is not available raises LmbenchError. In a
+        data-parallel fit on CUDA, the GPU of this process's ``LOCAL_RANK``.
+    """
+    import torch
+
+    from .distributed import current_world
+
+    if name not in DEVICES:
+        raise unknown_name_error("device", str(name), DEVICES)
+    backend = getattr(torch.backends, "mps", None)
+    cuda, mps = torch.cuda.is_available(), bool(backend is not None and backend.is_available())
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise LmbenchError(f"--device {name} was asked for but is not available here; use --device cpu or auto")
+    if name == "cuda" and current_world().distributed:
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> dict:
+    """Where a model runs, for config.json: device, CPU (and GPU) model, torch's version and CPU threads."""
+    import torch
+
+    from .distributed import current_world
+
+    env = {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+           "cpu": cpu_model()}
+    world = current_world()
+    if world.distributed:
+        env.update(world_size=world.size, backend=world.backend)
+    if device.type == "cuda":
+        env.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version(),
+                   cuda_deterministic=True)  # fits and scoring run under deterministic_kernels
+    return env
 
 
 def cpu_model() -> str:

@@ -1,6 +1,7 @@
 """Data-parallel training across processes and machines: the process group that torchrun sets up.
 
-lmbench does not start processes itself. PyTorch's launcher does (``torchrun --nproc_per_node=N
+The scheme is PyTorch's DistributedDataParallel (Li et al. 2020, "PyTorch Distributed"). lmbench does
+not start processes itself. PyTorch's launcher does (``torchrun --nproc_per_node=N
 --nnodes=M ... -m lmbench run ...``) and tells every process its place through environment
 variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``);
 :func:`process_group` joins that group for the length of a run, and :func:`current_world` tells the
@@ -104,6 +105,9 @@ def current_world() -> World:
 def process_group() -> Iterator[World]:
     """Join the process group of a torchrun launch for the block (nothing to do for a single process).
 
+    Inside another such block (a script that runs lmbench within its own group) the group joined
+    there is used, and left there.
+
     Raises:
         LmbenchError: torch has no distributed support here, or the group could not be formed.
     """
@@ -116,6 +120,9 @@ def process_group() -> Iterator[World]:
 
     if not dist.is_available():
         raise LmbenchError("this torch build has no torch.distributed; run lmbench in one process (without torchrun)")
+    if dist.is_initialized():
+        yield current_world()
+        return
     backend = "gloo"
     if torch.cuda.is_available():
         torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
@@ -142,8 +149,8 @@ def release_collectives() -> None:
     gc.collect()
 
 
-def from_main(value):
-    """Rank 0's ``value`` on every rank (a picklable object); the value itself in a single process.
+def broadcast_from_main(value):
+    """Broadcast: rank 0's ``value`` (a picklable object) on every rank; the value itself in a single process.
 
     Decisions that depend on a clock or on validation are made by rank 0 and shared this way, so
     that every rank takes the same branch and reaches the same collectives.
@@ -157,8 +164,8 @@ def from_main(value):
     return box[0]
 
 
-def summed(*values: float) -> tuple[float, ...]:
-    """The sums over all ranks of a few numbers (the numbers themselves in a single process)."""
+def all_reduce_sum(*values: float) -> tuple[float, ...]:
+    """All-reduce: the sums over all ranks of a few numbers, on every rank (the numbers themselves in one process)."""
     import torch
     import torch.distributed as dist
 

@@ -1,67 +1,20 @@
-"""Training neural language models: batching, truncated BPTT, optimizers, schedules, stopping.
+"""The training loop of every neural model: batches of the training stream, optimizer, lr schedule, stopping.
 
-The loop here is generic: it trains any ``nn.Module`` whose ``forward(inputs, state)`` maps
-time-major token ids (T, B) and a recurrent state (None: zeros) to logits (T, B, V) and the new
-state. :mod:`lmbench.models.neural.recurrent` builds such networks and calls :func:`train_network`; so does
-:mod:`lmbench.models.neural.transformer`, whose network carries no state (it ignores ``state`` and returns
-None), trained on windows of its context length.
-
-The training stream. A split of N tokens ``x0 .. x_{N-1}`` becomes N (input, target) pairs::
-
-    inputs:   <s>  x0  x1  ...  x_{N-2}
-    targets:  x0   x1  x2  ...  x_{N-1}
-
-so the first token is learned from the start-of-text id, exactly as it is scored. Both of
-d2l's minibatch schemes cut windows of ``num_steps`` pairs from these two arrays, after skipping
-a random offset of 0 .. num_steps-1 pairs each epoch (as d2l does) so window edges move:
-
-* ``sequential`` (d2l "sequential partitioning", the PyTorch word_language_model ``batchify``):
-  the stream is cut into ``batch_size`` contiguous rows which become the columns of a (L, B)
-  array; consecutive windows continue each column, so the hidden state is carried from one
-  batch to the next and only detached (truncated BPTT)::
-
-      stream  a b c d e f g h i j k l m n o p q r     (N = 18, B = 3, L = 6, num_steps = 4)
-
-                 col 0  col 1  col 2
-      t = 0        a      g      m     \\
-      t = 1        b      h      n      | batch 1: rows 0-3, state starts at zero
-      t = 2        c      i      o      |
-      t = 3        d      j      p     /
-      t = 4        e      k      q     \\  batch 2: rows 4-5, state carried from batch 1
-      t = 5        f      l      r     /   (the last window may be shorter)
-
-  Up to B - 1 trailing pairs that do not fill a row are left out of that epoch.
-* ``random`` (d2l ``seq_data_iter_random``): the stream is cut into windows of ``num_steps``
-  pairs, shuffled, and grouped ``batch_size`` at a time; every batch starts from a zero state.
-
-The time budget bounds the whole fit, validation included. Before training, the validation pass is
-timed on its first :data:`PROBE_TOKENS` tokens and scaled to the whole split; after each pass, the
-measured time replaces the estimate. Training stops early enough to leave :data:`VALID_MARGIN`
-times that long for validation, and an epoch is not started once that point has passed. A
-validation pass that would still end past the budget (the estimate was too low, or the first batch
-alone used the budget up) is skipped, and training stops: the weights kept are those of the best
-validated epoch, or the last weights if no epoch could be validated. At least one batch is always
-trained, so a budget shorter than one batch is exceeded by that batch.
-
-Data-parallel fits (launched with torchrun, see :mod:`lmbench.models.neural.distributed`). ``batch_size`` is the
-batch of all W processes together. Each rank takes its part of every batch: under sequential
-batching its ``batch_size / W`` contiguous streams (columns ``rank * B / W`` onwards of the layout
-above, i.e. its own contiguous slice of the stream, with its own carried state), under random
-batching its share of each batch's shuffled windows (the shuffle is seeded alike on every rank).
-DistributedDataParallel averages the gradients, so an optimizer step of W processes is the step one
-process takes on the whole batch, and the same hyperparameters give the same training to rounding.
-Rank 0 times and validates; every decision that depends on a clock or on validation (stopping an
-epoch or the fit, the plateau schedule, early stopping, which weights to keep) is rank 0's, sent to
-the others, so all ranks run the same number of steps. With a time budget that is one small
-broadcast per batch (a host-device synchronization on GPUs); without one there is none.
+Truncated backpropagation through time over d2l's two minibatch schemes (Zhang et al., "Dive into
+Deep Learning", sec. 9.3) with the state carried and detached between batches, as in Zaremba et al.
+(2014) and PyTorch's word_language_model. Any ``nn.Module`` whose ``forward(ids (T, B), state)``
+returns ``(logits (T, B, V), state)`` trains here (the Transformer ignores the state).
+:func:`train_network` reads top to bottom; what rank 0 decides is in :class:`Coordinator`, the
+time budget in :class:`TimeBudget`, the lr schedule in :class:`Schedule`, the display in
+:mod:`lmbench.models.neural.progress`.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 import time
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Iterator
 
@@ -69,113 +22,56 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
-from tqdm.auto import tqdm
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
-from .distributed import World, current_world, from_main, release_collectives, summed
-from ...errors import LmbenchError, check_choice, check_int, check_number, unknown_name_error
+from ...errors import LmbenchError, check_choice, check_int, check_number
 from ...scoring.metrics import exp_or_inf
-from .devices import cpu_model
+from .distributed import World, all_reduce_sum, broadcast_from_main, current_world, release_collectives
 from .precision import PRECISIONS, training_autocast, training_matmuls
+from .progress import TrainingObserver
 
 OPTIMIZERS: dict[str, type] = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 SAMPLINGS = ("sequential", "random")
 LR_SCHEDULES = ("plateau", "step", "cosine")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-# ---------------------------------------------------------------- devices
-
-
-def select_device(name: str = "auto") -> torch.device:
-    """The torch device for a ``--device`` value.
-
-    Args:
-        name: "auto" (CUDA if available, else Apple MPS, else CPU), "cpu", "cuda" or "mps".
-
-    Returns:
-        The device; asking for an accelerator that is not available raises LmbenchError.
-    """
-    if name not in DEVICES:
-        raise unknown_name_error("device", str(name), DEVICES)
-    cuda, mps = torch.cuda.is_available(), _mps_available()
-    if name == "auto":
-        name = "cuda" if cuda else "mps" if mps else "cpu"
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise LmbenchError(f"--device {name} was asked for but is not available here; use --device cpu or auto")
-    if name == "cuda" and current_world().distributed:  # one GPU per process: the one of its LOCAL_RANK
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device(name)
-
-
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return bool(backend is not None and backend.is_available())
-
-
-def describe_device(device: torch.device) -> dict:
-    """Where training runs, for config.json: device, CPU or GPU model, torch's version and CPU threads."""
-    env = {"device": str(device), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-           "cpu": cpu_model()}
-    world = current_world()
-    if world.distributed:
-        env.update(world_size=world.size, backend=world.backend)
-    if device.type == "cuda":
-        env.update(cuda_device=torch.cuda.get_device_name(device), cuda=torch.version.cuda,
-                   cudnn=torch.backends.cudnn.version(),
-                   cuda_deterministic=True)  # fits and scoring run under seeding.deterministic_kernels
-    return env
 
 
 # ---------------------------------------------------------------- configuration
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Training hyperparameters and their defaults, the one place where those defaults are defined.
+@dataclass(kw_only=True)
+class TrainingOptions:
+    """The training hyperparameters of every neural model and their defaults: the one place both are defined.
 
-    Models take these as constructor arguments of the same names with these defaults (see
-    :class:`lmbench.models.neural.recurrent.RecurrentLM`) and build a config with :meth:`from_object`. The
-    defaults are d2l's character-level setting (35-step windows, 32 streams, gradient clipping at
-    norm 1) with Adam at lr 0.005 instead of plain SGD, so that a few epochs suffice on a CPU, and
-    up to 30 epochs with early stopping after 3 without validation improvement.
+    Neural models inherit these fields as keyword-only constructor arguments (see
+    :class:`lmbench.models.neural.shell.TorchLM`); a new option is one field here, its check in
+    :meth:`check` and its use in the loop. The defaults are d2l's character-level setting (32
+    streams, gradient clipping at norm 1) with Adam at lr 0.005 instead of plain SGD, so that a few
+    epochs suffice on a CPU, and up to 30 epochs with early stopping after 3 without improvement.
 
     Args:
-        num_steps: truncated-BPTT window length (time steps per batch).
-        batch_size: parallel streams (sequential) or windows (random) per batch.
+        batch_size: parallel streams (sequential) or windows (random) per batch; in a data-parallel
+            fit, the batch of all processes together.
         sampling: "sequential" (state carried across batches) or "random" (fresh state per batch).
         epochs: maximum number of passes over the training split.
-        time_budget: seconds the whole fit may take, validation included (None: no limit); see the
-            module docstring.
+        time_budget: seconds the whole fit may take, validation included (None: no limit); see
+            :class:`TimeBudget` for how closely it is kept.
         optimizer: "sgd", "adam" or "adamw".
         lr: initial learning rate.
         weight_decay: L2 penalty on weight matrices only (decoupled for adamw); biases, normalization
             layers and embedding tables are not decayed (see :func:`parameter_groups`).
         clip: maximum global gradient norm (None or 0: no clipping).
-        lr_schedule: "plateau" (multiply lr by ``lr_decay`` when validation perplexity has not
-            improved for more than ``patience`` epochs; ``ReduceLROnPlateau``), "step" (lr of epoch
-            e, counted from 1, is ``lr * lr_decay ** max(0, e - decay_start_epoch)``, Zaremba et al.'s
-            schedule; ``LambdaLR``) or "cosine" (linear warm-up over ``warmup`` batches, then cosine
-            decay to ``lr * min_lr_ratio`` at the end of the planned batches, ``epochs`` times the
-            batches of an epoch, stepped per batch; see :func:`cosine_multiplier`: a fit cut short
-            by the time budget or early stopping ends before the floor, so set ``epochs`` to what
-            the budget allows). The plateau and step schedules change lr between epochs; a
-            learning-curve row's lr is the one its epoch started with.
-        lr_decay: multiplicative decay factor in (0, 1].
+        lr_schedule: "plateau", "step" or "cosine" (see :class:`Schedule`).
+        lr_decay: multiplicative decay factor in (0, 1] of "plateau" and "step".
         patience: epochs without improvement tolerated before a plateau decay (0: decay at once).
-        decay_start_epoch: last epoch trained at the full lr under the "step" schedule.
-        warmup: warm-up length of the "cosine" schedule: a number in [0, 1) is a fraction of the
-            planned batches (rounded to whole batches), a whole number >= 1 a number of batches.
+        decay_start_epoch: last epoch trained at the full lr under "step".
+        warmup: warm-up of "cosine": a number in [0, 1) is a fraction of the planned batches
+            (rounded to whole batches), a whole number >= 1 a number of batches.
         min_lr_ratio: the "cosine" schedule's final lr as a fraction of ``lr``, in [0, 1].
         early_stopping: stop after this many epochs without validation improvement (None: never).
-        progress: show a progress bar per epoch on stderr with tokens/s and the running training
-            perplexity when stderr is a terminal; otherwise (a log file, CI) one plain line per epoch.
-        precision: numerics of the training steps, "float32", "tf32" (TF32 tensor cores on CUDA) or
-            "bfloat16" (bfloat16 autocast); validation and scoring are float32 whatever it is (see
-            :mod:`lmbench.models.neural.precision`).
+        precision: numerics of the training steps, "float32", "tf32" or "bfloat16"; validation and
+            scoring are float32 whatever it is (see :mod:`lmbench.models.neural.precision`).
     """
 
-    num_steps: int = 35
     batch_size: int = 32
     sampling: str = "sequential"
     epochs: int = 30
@@ -189,23 +85,12 @@ class TrainConfig:
     patience: int = 0
     decay_start_epoch: int = 4
     early_stopping: int | None = 3
-    progress: bool = True
     warmup: float = 0.0
     min_lr_ratio: float = 0.1
     precision: str = "float32"
 
-    @classmethod
-    def from_object(cls, obj) -> "TrainConfig":
-        """Read every field from the attribute of the same name (e.g. a model's hyperparameters).
-
-        A field the object has no attribute for keeps its default here (a model that does not offer
-        that option), so the defaults still come from this class only.
-        """
-        return cls(**{f.name: getattr(obj, f.name) for f in fields(cls) if hasattr(obj, f.name)})
-
     def check(self) -> None:
         """Raise LmbenchError naming the first invalid value and what is allowed."""
-        check_int("num_steps", self.num_steps, 1)
         check_int("batch_size", self.batch_size, 1)
         check_choice("sampling", self.sampling, SAMPLINGS)
         check_int("epochs", self.epochs, 1)
@@ -222,14 +107,30 @@ class TrainConfig:
         check_int("decay_start_epoch", self.decay_start_epoch, 0)
         if self.early_stopping is not None:
             check_int("early_stopping", self.early_stopping, 1)
-        if not isinstance(self.progress, bool):
-            raise LmbenchError(f"progress must be true or false, got {self.progress!r}")
         check_number("warmup", self.warmup, 0.0)
         if self.warmup >= 1 and self.warmup != int(self.warmup):
             raise LmbenchError(f"warmup must be a fraction in [0, 1) of the planned batches or a whole number of "
                                f"batches, got {self.warmup!r}")
         check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
         check_choice("precision", self.precision, PRECISIONS)
+
+    def options(self) -> dict:
+        """The training options of this object (e.g. a model) by name."""
+        return {name: getattr(self, name) for name in TrainingOptions.__dataclass_fields__}
+
+
+@dataclass(kw_only=True)
+class TrainConfig(TrainingOptions):
+    """What the loop reads: the training options and the window length ``num_steps`` (time steps per batch).
+
+    A model's window is its ``num_steps`` (recurrent) or its ``context`` (Transformer).
+    """
+
+    num_steps: int
+
+    def check(self) -> None:
+        check_int("num_steps", self.num_steps, 1)
+        super().check()
 
     def warmup_steps(self, total_steps: int) -> int:
         """Warm-up batches of the "cosine" schedule for ``total_steps`` planned batches."""
@@ -246,7 +147,7 @@ class TrainConfig:
 
 
 def training_stream(ids: np.ndarray, bos_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Input and target arrays of a split (see the module docstring), int64 on ``device``.
+    """Input and target arrays of a split, int64 on ``device``: the first token is learned from ``<s>``.
 
     Returns:
         (inputs (N,), targets (N,)): inputs are ``[bos, x0 .. x_{N-2}]``, targets ``[x0 .. x_{N-1}]``.
@@ -258,20 +159,33 @@ def training_stream(ids: np.ndarray, bos_id: int, device: torch.device) -> tuple
 
 def sequential_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
                        offset: int, part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-    """Consecutive (T, B) windows of ``batch_size`` parallel streams (layout in the module docstring).
+    """Consecutive (T, B) windows of ``batch_size`` parallel streams (d2l's sequential partitioning).
+
+    After skipping ``offset`` pairs, the stream is cut into B contiguous rows, the columns of an
+    (L, B) array (PyTorch word_language_model's ``batchify``); consecutive windows continue each
+    column, so the state is carried from one batch to the next. Up to B - 1 trailing pairs are
+    left out of the epoch::
+
+        stream  a b c d e f g h i j k l m n o p q r     (N = 18, B = 3, L = 6, num_steps = 4)
+
+                 col 0  col 1  col 2
+        t = 0      a      g      m     \\
+        t = 1      b      h      n      | batch 1: rows 0-3, state starts at zero
+        t = 2      c      i      o      |
+        t = 3      d      j      p     /
+        t = 4      e      k      q     \\  batch 2: rows 4-5, state carried from batch 1
+        t = 5      f      l      r     /   (the last window may be shorter)
 
     Args:
         inputs, targets: the training stream (N,).
         batch_size: B, the number of parallel streams.
-        num_steps: T, the window length (the last window of the epoch may be shorter).
+        num_steps: T, the window length.
         offset: pairs skipped at the start of this epoch.
-        part: (rank, W) of a data-parallel fit: this rank's B / W columns of the (L, B) layout,
-            columns ``rank * B / W`` onwards, i.e. its own contiguous slice of the stream. W must
-            divide B.
+        part: (rank, W) of a data-parallel fit: this rank's B / W columns, ``rank * B / W`` onwards
+            (its own contiguous slice of the stream). W must divide B.
 
     Yields:
-        (X, Y, weight): X and Y (T, B / W) int64, window k+1 continuing every column of window k;
-        weight 1.0 (every rank holds the same number of tokens; see :func:`random_batches`).
+        (X, Y, weight): X and Y (T, B / W) int64; weight 1.0 (see :func:`random_batches`).
     """
     rank, world = part
     length = (inputs.numel() - offset) // batch_size
@@ -286,22 +200,20 @@ def sequential_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: 
 def random_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, num_steps: int,
                    offset: int, generator: torch.Generator,
                    part: tuple[int, int] = (0, 1)) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-    """Shuffled (T, B) windows of ``num_steps`` pairs, ``batch_size`` per batch (the last batch may be smaller).
+    """Shuffled (T, B) windows of ``num_steps`` pairs, ``batch_size`` per batch (d2l's random partitioning).
 
     Args:
         inputs, targets: the training stream (N,).
-        batch_size: windows per batch.
+        batch_size: windows per batch (the last batch may be smaller).
         num_steps: T, the window length.
         offset: pairs skipped at the start of this epoch.
         generator: the CPU generator that shuffles the windows (seeded alike on every rank).
-        part: (rank, W) of a data-parallel fit: of each batch's b windows, this rank takes its
-            share ``[rank * b // W, (rank + 1) * b // W)``; a last batch of fewer than W windows is
-            left out on every rank.
+        part: (rank, W) of a data-parallel fit: of each batch's b windows, this rank takes
+            ``[rank * b // W, (rank + 1) * b // W)``; a last batch of fewer than W windows is left out.
 
     Yields:
-        (X, Y, weight): X and Y (T, b_r) int64, windows unrelated (no state is carried); weight
-        ``W * b_r / b``, the factor that makes the average of the ranks' mean losses (what
-        DistributedDataParallel's averaged gradients minimize) the mean loss of the whole batch.
+        (X, Y, weight): X and Y (T, b_r) int64, no state carried; weight ``W * b_r / b``, which makes
+        the average of the ranks' mean losses (what DDP's averaged gradients minimize) the batch mean.
     """
     rank, world = part
     n_windows = (inputs.numel() - offset) // num_steps
@@ -317,7 +229,7 @@ def random_batches(inputs: torch.Tensor, targets: torch.Tensor, batch_size: int,
 
 
 def count_batches(n_pairs: int, config: TrainConfig, offset: int, world: int = 1) -> int:
-    """Number of batches one epoch yields on each of ``world`` ranks (progress bar, schedules)."""
+    """Number of batches one epoch yields on each of ``world`` ranks."""
     if config.sampling == "sequential":
         return math.ceil(((n_pairs - offset) // config.batch_size) / config.num_steps)
     n_windows = (n_pairs - offset) // config.num_steps
@@ -334,7 +246,7 @@ def detach_state(state):
     return state.detach()
 
 
-# ---------------------------------------------------------------- optimizers and schedules
+# ---------------------------------------------------------------- optimizer and schedule
 
 #: modules whose own parameters are never decayed: embedding tables and normalization layers.
 NO_DECAY_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
@@ -344,16 +256,10 @@ NO_DECAY_MODULES = (nn.Embedding, nn.EmbeddingBag, nn.LayerNorm, nn.GroupNorm, n
 def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
     """Optimizer parameter groups that put weight decay on weight matrices only (nanoGPT's rule).
 
-    As in Karpathy's nanoGPT ``configure_optimizers`` (and minGPT before it), a trainable parameter
-    is decayed when it has two or more dimensions, i.e. it is the weight matrix of a linear or
-    recurrent layer (``nn.Linear.weight``, ``nn.LSTM.weight_ih_l*`` / ``weight_hh_l*``, the scratch
-    RNN's W_xh, W_hh, W_hq). Biases, normalization gains and shifts (one-dimensional) and embedding
-    tables are not decayed; unlike nanoGPT, an embedding tied to the output layer is not decayed
-    either (it is an embedding table first). Shared parameters are listed once.
-
-    Args:
-        net: the network.
-        weight_decay: the decay of the first group.
+    A trainable parameter is decayed when it has two or more dimensions (the weight matrix of a
+    linear or recurrent layer), as in nanoGPT's ``configure_optimizers``; biases, normalization
+    gains and embedding tables are not, nor (unlike nanoGPT) an embedding tied to the output layer.
+    Shared parameters are listed once.
 
     Returns:
         ``[{"params": matrices, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]``
@@ -369,56 +275,73 @@ def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict]:
     return [group for group in groups if group["params"]]
 
 
-def make_optimizer(config: TrainConfig, net: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer named by ``config.optimizer`` with its lr, decaying matrices only (:func:`parameter_groups`)."""
-    return OPTIMIZERS[config.optimizer](parameter_groups(net, config.weight_decay), lr=config.lr)
+def make_optimizer(options: TrainingOptions, net: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer named by ``options.optimizer`` with its lr, decaying matrices only (:func:`parameter_groups`)."""
+    return OPTIMIZERS[options.optimizer](parameter_groups(net, options.weight_decay), lr=options.lr)
 
 
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer,
-                   total_steps: int | None = None) -> LRScheduler | ReduceLROnPlateau:
-    """The learning-rate schedule of ``config.lr_schedule``.
+class Schedule:
+    """The learning-rate schedule of ``lr_schedule``: the loop calls :meth:`after_batch` and :meth:`after_epoch`.
 
-    "plateau": ``ReduceLROnPlateau`` on the validation perplexity (mode min) with factor ``lr_decay``
-    and ``patience``; any decrease counts as an improvement (threshold 0) and every decay is applied
-    (eps 0). "step": ``LambdaLR`` giving epoch e (counted from 1) ``lr * lr_decay ** max(0, e -
-    decay_start_epoch)`` (Zaremba et al. 2014). Both are stepped once per epoch by
-    :func:`step_scheduler`.
+    * "plateau": ``ReduceLROnPlateau`` on the validation perplexity, factor ``lr_decay`` after more
+      than ``patience`` epochs without improvement (any decrease improves; every decay applies);
+      acts after validated epochs only.
+    * "step": lr of epoch e (from 1) is ``lr * lr_decay ** max(0, e - decay_start_epoch)``
+      (Zaremba et al. 2014), set after each epoch.
+    * "cosine": batch s (from 0, over the whole fit) trains at ``lr *``
+      :func:`cosine_multiplier` ``(s, planned_batches, warmup, min_lr_ratio)``, set after each batch
+      as warm-up schedules are (GPT-2, nanoGPT). A fit cut short ends before the floor.
 
-    "cosine": ``LambdaLR`` giving batch s (counted from 0 over the whole fit) ``lr *``
-    :func:`cosine_multiplier` ``(s, total_steps, warmup, min_lr_ratio)``, stepped after every
-    optimizer step (:func:`is_per_batch`), as warm-up schedules are (GPT-2 and nanoGPT, BERT,
-    ``transformers.get_cosine_schedule_with_warmup``): a warm-up of a few hundred batches would be
-    lost in one epoch if it were stepped per epoch.
+    A learning-curve row's lr is the one its epoch started with.
 
     Args:
-        config: the schedule's hyperparameters.
+        options: the schedule's hyperparameters.
         optimizer: the optimizer whose groups' lr the schedule sets.
-        total_steps: planned optimizer steps of the whole fit (needed by "cosine" only).
+        planned_batches: optimizer steps of a fit that runs every epoch (the cosine's length).
     """
-    if config.lr_schedule == "plateau":
-        return ReduceLROnPlateau(optimizer, mode="min", factor=config.lr_decay, patience=config.patience,
-                                 threshold=0.0, threshold_mode="abs", cooldown=0, min_lr=0.0, eps=0.0)
-    if config.lr_schedule == "cosine":
-        if total_steps is None:
-            raise ValueError("the cosine schedule needs the planned number of steps")
-        warmup = config.warmup_steps(total_steps)
-        return LambdaLR(optimizer, partial(cosine_multiplier, total_steps=total_steps, warmup_steps=warmup,
-                                           min_lr_ratio=config.min_lr_ratio))
-    return LambdaLR(optimizer, lambda index: step_decay(index + 1, config.lr_decay, config.decay_start_epoch))
+
+    def __init__(self, options: TrainConfig, optimizer: torch.optim.Optimizer, planned_batches: int):
+        self.optimizer = optimizer
+        self.kind = options.lr_schedule
+        if self.kind == "plateau":
+            self.scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=options.lr_decay,
+                                               patience=options.patience, threshold=0.0, threshold_mode="abs",
+                                               cooldown=0, min_lr=0.0, eps=0.0)
+        elif self.kind == "cosine":
+            self.scheduler = LambdaLR(optimizer, partial(cosine_multiplier, total_steps=planned_batches,
+                                                         warmup_steps=options.warmup_steps(planned_batches),
+                                                         min_lr_ratio=options.min_lr_ratio))
+        else:
+            self.scheduler = LambdaLR(optimizer, partial(_step_multiplier, lr_decay=options.lr_decay,
+                                                         decay_start_epoch=options.decay_start_epoch))
+
+    @property
+    def lr(self) -> float:
+        """The current lr of the first parameter group (every group has the same)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def after_batch(self) -> None:
+        if self.kind == "cosine":
+            self.scheduler.step()
+
+    def after_epoch(self, valid_ppl: float | None) -> None:
+        """Advance past an epoch; ``valid_ppl`` is None when the epoch was not validated."""
+        if self.kind == "plateau":
+            if valid_ppl is not None:
+                self.scheduler.step(valid_ppl)
+        elif self.kind == "step":
+            self.scheduler.step()
 
 
 def cosine_multiplier(step: int, total_steps: int, warmup_steps: int, min_lr_ratio: float) -> float:
-    """The "cosine" schedule's lr multiplier for batch ``step`` (counted from 0): warm-up, then cosine decay.
+    """The "cosine" schedule's lr multiplier for batch ``step`` (from 0): linear warm-up, then cosine decay.
 
-    Linear warm-up from ``1 / warmup_steps`` to 1 over the first ``warmup_steps`` batches, then
-    half a cosine from 1 down to ``min_lr_ratio`` (Loshchilov & Hutter 2017, "SGDR", without
-    restarts; the warm-up and floor as in GPT-2 / nanoGPT's ``get_lr``)::
+    Loshchilov & Hutter (2017), "SGDR", without restarts; warm-up and floor as in nanoGPT's ``get_lr``::
 
         s < W:   (s + 1) / W
         s >= W:  r + (1 - r) * (1 + cos(pi * p)) / 2,   p = min(1, (s - W) / max(1, S - W))
 
-    with S = ``total_steps``, W = ``warmup_steps``, r = ``min_lr_ratio``: batch W trains at the full
-    lr and batch S (one past the last planned batch) would reach the floor.
+    with S = ``total_steps``, W = ``warmup_steps``, r = ``min_lr_ratio``.
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
@@ -426,42 +349,25 @@ def cosine_multiplier(step: int, total_steps: int, warmup_steps: int, min_lr_rat
     return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def is_per_batch(config: TrainConfig) -> bool:
-    """Whether ``config.lr_schedule`` is stepped after every batch (else once per epoch)."""
-    return config.lr_schedule == "cosine"
-
-
-def planned_steps(n_pairs: int, config: TrainConfig, world: int = 1) -> int:
-    """Optimizer steps of a fit that runs every epoch: ``epochs`` times the batches of an epoch at offset 0.
-
-    A random offset can leave an epoch one batch shorter, so this is an upper bound; the cosine
-    schedule is laid out over it.
-    """
-    return config.epochs * count_batches(n_pairs, config, 0, world)
-
-
 def step_decay(epoch: int, lr_decay: float, decay_start_epoch: int) -> float:
-    """The "step" schedule's lr multiplier for epoch ``epoch`` (counted from 1)."""
+    """The "step" schedule's lr multiplier for epoch ``epoch`` (from 1)."""
     return lr_decay ** max(0, epoch - decay_start_epoch)
 
 
-def step_scheduler(scheduler: LRScheduler | ReduceLROnPlateau, valid_ppl: float | None) -> None:
-    """Advance a per-epoch schedule past an epoch; the plateau schedule acts only on a validated epoch (``valid_ppl``).
-
-    A per-batch schedule (:func:`is_per_batch`) is stepped by :func:`run_epoch` instead, not here.
-    """
-    if isinstance(scheduler, ReduceLROnPlateau):
-        if valid_ppl is not None:
-            scheduler.step(valid_ppl)
-    else:
-        scheduler.step()
+def _step_multiplier(index: int, lr_decay: float, decay_start_epoch: int) -> float:
+    return step_decay(index + 1, lr_decay, decay_start_epoch)  # LambdaLR counts epochs from 0
 
 
-# ---------------------------------------------------------------- the time budget
+def planned_steps(n_pairs: int, config: TrainConfig, world: int = 1) -> int:
+    """Optimizer steps of a fit that runs every epoch (an upper bound: an offset can cost an epoch one batch)."""
+    return config.epochs * count_batches(n_pairs, config, 0, world)
+
+
+# ---------------------------------------------------------------- the time budget and rank 0's decisions
 
 #: tokens of the validation split timed before training to estimate a whole pass (time budget only).
 PROBE_TOKENS = 2048
-#: training stops early enough to leave this multiple of the expected validation time (timing noise).
+#: training stops early enough to leave this multiple of the expected validation time.
 VALID_MARGIN = 1.1
 
 
@@ -471,56 +377,116 @@ class Validation:
 
     Args:
         n_tokens: tokens in the split.
-        mean_nll: ``mean_nll(n)`` is the mean NLL, in nats per token, of the first ``n`` tokens of the
-            split under the current weights (the network in eval mode, no gradients).
+        mean_nll: ``mean_nll(n, stop=None)`` is the mean NLL, in nats per token, of the first ``n``
+            tokens under the current weights (eval mode, no gradients); ``stop`` (a callable),
+            when given, is asked between scoring chunks and a True answer abandons the pass (None).
     """
 
     n_tokens: int
-    mean_nll: Callable[[int], float]
+    mean_nll: Callable[..., float | None]
 
 
 class TimeBudget:
-    """The wall-clock limit of a whole fit and the validation time it must keep in reserve.
+    """The limit of a whole fit, validation included, decided before every batch from measured times.
+
+    The next batch starts only if it and a validation pass are expected to end within the budget:
+    ``now + batch + VALID_MARGIN * validation <= end``, where ``batch`` is the slower of the last
+    batch and the mean batch of the epoch so far (so a machine that slows down is noticed at the
+    next batch), and ``validation`` the last whole pass, before the first one the first
+    :data:`PROBE_TOKENS` tokens timed and scaled to the split. A validation pass starts only if it
+    is expected to end in time, and is abandoned at the next scoring chunk once the budget has run
+    out (the epoch then counts as not validated and training stops).
+
+    Tolerance: a fit ends by ``time_budget`` plus at most (a) what the last batch took beyond that
+    estimate and (b) one scoring chunk of validation (``eval_tokens`` tokens). A budget shorter than
+    one batch is exceeded by that batch: at least one batch is always trained.
 
     Args:
         seconds: the budget (None: no limit).
-        started_at: ``time.perf_counter()`` when the fit started.
+        clock: seconds from a fixed origin, e.g. ``time.perf_counter``.
+        started_at: ``clock()`` when the fit started.
     """
 
-    def __init__(self, seconds: float | None, started_at: float):
+    def __init__(self, seconds: float | None, clock: Callable[[], float], started_at: float):
+        self.clock = clock
         self.end = math.inf if seconds is None else started_at + seconds
-        self.valid_seconds = 0.0  # expected duration of one validation pass
+        self.valid_seconds = 0.0  # expected duration of a validation pass
+        self.batch_seconds = 0.0  # expected duration of the next batch
 
     @property
     def limited(self) -> bool:
         return math.isfinite(self.end)
 
-    def train_deadline(self) -> float:
-        """When training must stop so that one validation pass still fits."""
-        return self.end - VALID_MARGIN * self.valid_seconds
+    def batch_fits(self) -> bool:
+        """Whether the next batch and a validation pass after it are expected to end within the budget."""
+        return self.clock() + self.batch_seconds + VALID_MARGIN * self.valid_seconds <= self.end
 
-    def fits_validation(self) -> bool:
+    def validation_fits(self) -> bool:
         """Whether a validation pass started now is expected to end within the budget."""
-        return time.perf_counter() + self.valid_seconds <= self.end
+        return self.clock() + self.valid_seconds <= self.end
+
+    def spent(self) -> bool:
+        return self.clock() > self.end
+
+    def estimate_validation(self, valid: Validation) -> float:
+        """Expected seconds of a whole pass: the first PROBE_TOKENS tokens timed, scaled to the split.
+
+        A few tokens are scored first, untimed, so one-time costs (allocations, kernel selection) are
+        not scaled up with the rest.
+        """
+        valid.mean_nll(min(valid.n_tokens, 16))
+        n = min(valid.n_tokens, PROBE_TOKENS)
+        start = self.clock()
+        valid.mean_nll(n)
+        return (self.clock() - start) * valid.n_tokens / n
 
 
-def timed(fn: Callable, *args):
-    """``(fn(*args), seconds it took)``."""
-    start = time.perf_counter()
-    value = fn(*args)
-    return value, time.perf_counter() - start
+class Coordinator:
+    """Every decision of a fit that depends on rank 0's clock, validation or random draws, broadcast to all ranks.
 
-
-def estimate_valid_seconds(valid: Validation) -> float:
-    """Expected seconds of a whole validation pass: the first PROBE_TOKENS tokens timed, scaled to the split.
-
-    A few tokens are scored first, untimed, so one-time costs (allocations, kernel selection) are not
-    scaled up with the rest.
+    In a data-parallel fit (:mod:`lmbench.models.neural.distributed`) rank 0 alone times and
+    validates; each method below returns rank 0's answer on every rank, so that all ranks take the
+    same branches, run the same number of steps and reach the same collectives. Without a time
+    budget nothing is broadcast per batch; in a single process nothing is broadcast at all.
     """
-    valid.mean_nll(min(valid.n_tokens, 16))
-    n = min(valid.n_tokens, PROBE_TOKENS)
-    _, seconds = timed(valid.mean_nll, n)
-    return seconds * valid.n_tokens / n
+
+    def __init__(self, world: World, budget: TimeBudget):
+        self.world = world
+        self.budget = budget
+
+    def shared_seed(self) -> int:
+        """A seed drawn from torch's global generator (on every rank, so their streams stay aligned): rank 0's."""
+        return broadcast_from_main(int(torch.randint(0, 2**62, ()).item()))
+
+    def plan_validation(self, valid: Validation | None) -> None:
+        """With a time budget, rank 0 probes how long a validation pass takes (before training)."""
+        if valid is not None and self.budget.limited:
+            estimate = self.budget.estimate_validation(valid) if self.world.is_main else None
+            self.budget.valid_seconds = broadcast_from_main(estimate)
+
+    def next_batch_fits(self, last_batch_s: float, mean_batch_s: float) -> bool:
+        """Whether to start another batch (always, without a budget); the estimate is the slower of the two."""
+        if not self.budget.limited:
+            return True
+        self.budget.batch_seconds = max(last_batch_s, mean_batch_s)
+        return broadcast_from_main(self.budget.batch_fits())
+
+    def next_epoch_fits(self) -> bool:
+        """Whether to start another epoch: its first batch fits, by the last batch's estimate."""
+        return not self.budget.limited or broadcast_from_main(self.budget.batch_fits())
+
+    def validate(self, valid: Validation | None) -> tuple[bool, float]:
+        """One validation pass by rank 0 if the budget has room: (validated, perplexity or NaN)."""
+        if valid is None:
+            return False, math.nan
+        outcome = (False, math.nan)
+        if self.world.is_main and self.budget.validation_fits():
+            start = self.budget.clock()
+            nll = valid.mean_nll(valid.n_tokens, stop=self.budget.spent if self.budget.limited else None)
+            if nll is not None:
+                self.budget.valid_seconds = self.budget.clock() - start
+                outcome = (True, exp_or_inf(nll))
+        return broadcast_from_main(outcome) if self.world.distributed else outcome
 
 
 # ---------------------------------------------------------------- the loop
@@ -536,109 +502,110 @@ class TrainingLog:
     stopped_by: str
 
     def summary(self) -> dict:
-        """Plain values for ``fitted_summary``: epochs run, best epoch, final lr, why training stopped."""
+        """Plain values for ``fitted_summary``: epochs run, best epoch, final lr, how training ended, what it trained."""
         last = self.rows[-1]
         return {"epochs_run": int(last["epoch"]), "best_epoch": self.best_epoch,
                 "best_valid_ppl": self.best_valid_ppl, "final_lr": float(last["lr"]), "stopped_by": self.stopped_by,
-                "train_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in self.rows]))}
+                "train_tokens_per_s": float(np.mean([r["tokens_per_s"] for r in self.rows])),
+                **curve_totals(self.rows)}
+
+
+def curve_totals(rows: list[dict]) -> dict:
+    """Tokens trained, whole epochs completed and whether the last epoch was cut short, from curve rows."""
+    return {"tokens_trained": int(sum(r["train_tokens"] for r in rows)),
+            "epochs_completed": int(sum(bool(r["complete"]) for r in rows)),
+            "last_epoch_partial": bool(rows) and not rows[-1]["complete"]}
 
 
 @dataclass
 class EpochStats:
-    nll_nats: float
+    nll_nats: float  # summed over the epoch's tokens, all ranks
     n_tokens: int
     seconds: float
     complete: bool
 
 
 def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config: TrainConfig,
-                  device: torch.device, valid: Validation | None = None, started_at: float | None = None,
-                  label: str = "") -> TrainingLog:
-    """Train ``net`` in place and leave it holding the weights of its best validation epoch.
+                  device: torch.device, valid: Validation | None = None,
+                  clock: Callable[[], float] = time.perf_counter, started_at: float | None = None,
+                  observer: TrainingObserver | None = None, label: str = "") -> TrainingLog:
+    """Train ``net`` in place and leave it holding the weights of its best validated epoch (else the last).
 
-    In a data-parallel fit (:mod:`lmbench.models.neural.distributed`) every rank calls this with the same
-    arguments: the network is wrapped in ``DistributedDataParallel``, each rank trains on its part of
-    every batch (``batch_size`` is the global batch), and rank 0 validates and makes the decisions
-    that depend on a clock or on validation, which the others follow. The curve's training
-    perplexity and tokens/s are those of all ranks together.
+    In a data-parallel fit every rank calls this with the same arguments; the network is wrapped in
+    DistributedDataParallel, each rank trains on its part of every batch, and rank 0's decisions
+    (:class:`Coordinator`) are followed by all. Curve figures are those of all ranks together.
 
     Args:
-        net: a recurrent network on ``device`` (see the module docstring for its forward signature).
+        net: a network on ``device`` (see the module docstring for its forward).
         train_ids: the training split (N,), N >= ``config.min_train_tokens()``.
         bos_id: the start-of-text input id.
         config: hyperparameters.
         device: where the network lives.
-        valid: the validation split, scored once per epoch (by rank 0); None: no validation, the last
-            weights are kept and the plateau schedule and early stopping never act.
-        started_at: ``time.perf_counter()`` when the fit began, from which ``config.time_budget``
-            counts (None: now).
-        label: the model's name, shown in progress bars and per-epoch log lines.
+        valid: the validation split, scored once per epoch (None: the last weights are kept and the
+            plateau schedule and early stopping never act).
+        clock: seconds from a fixed origin (tests pass a fake one).
+        started_at: ``clock()`` when the fit began, from which ``config.time_budget`` counts (None: now).
+        observer: told of every batch and epoch (None: nothing is shown).
+        label: the model's name, for the warning of a budget too short to validate.
 
     Returns:
         The learning curve and the stopping reason ("epochs", "early_stopping" or "time_budget").
     """
     world = current_world()
     check_divides(config, world)
-    budget = TimeBudget(config.time_budget, time.perf_counter() if started_at is None else started_at)
-    inputs, targets = training_stream(train_ids, bos_id, device)
-    generator = torch.Generator().manual_seed(from_main(int(torch.randint(0, 2**62, ()).item())))
-    model = data_parallel(net, device, world)
+    observer = observer or TrainingObserver()
+    coordinator = Coordinator(world, TimeBudget(config.time_budget, clock, clock() if started_at is None else started_at))
+    inputs, targets = training_stream(train_ids, bos_id, device)  # (N,), (N,)
+    generator = torch.Generator().manual_seed(coordinator.shared_seed())  # offsets and window order
+    model = data_parallel(net, device, coordinator)
     params = [p for p in net.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, net)
-    scheduler = make_scheduler(config, optimizer, planned_steps(inputs.numel(), config, world.size))
+    schedule = Schedule(config, optimizer, planned_steps(inputs.numel(), config, world.size))
     best = BestWeights()
-    batch_scheduler = scheduler if is_per_batch(config) else None
-    if valid is not None and budget.limited:
-        budget.valid_seconds = from_main(estimate_valid_seconds(valid) if world.is_main else None)
-    prefix = f"{label}: " if label else ""
-    rows, stopped_by, start = [], "epochs", time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        if epoch > 1 and from_main(time.perf_counter() >= budget.train_deadline()):
-            stopped_by = "time_budget"
-            break
-        lr = float(optimizer.param_groups[0]["lr"])
-        offset = int(torch.randint(0, config.num_steps, (), generator=generator))
-        bar = progress_bar(count_batches(inputs.numel(), config, offset, world.size),
-                           f"{prefix}epoch {epoch}/{config.epochs}", config, world)
-        stats = run_epoch(model, optimizer, params, inputs, targets, config, offset, generator,
-                          budget.train_deadline(), bar, batch_scheduler, world)
-        if not math.isfinite(stats.nll_nats):
-            bar.close()
-            raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
-                               f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
-        validated, valid_ppl = from_main(validate(valid, budget) if world.is_main else None)
-        text = _progress_text(stats.nll_nats, stats.n_tokens, stats.seconds)
-        if valid is not None:
-            text += f", valid ppl {valid_ppl:.2f}" if validated else ", validation skipped (no time left in the budget)"
-        if not bar.disable:
-            bar.set_postfix_str(text, refresh=False)
-        elif config.progress and world.is_main:  # no terminal (a log file, CI): one plain line per epoch
-            print(f"{prefix}epoch {epoch}/{config.epochs}: {text}, lr {lr:g}", file=sys.stderr, flush=True)
-        bar.close()  # the finished bar stays: one line per epoch
-        best.update(valid_ppl, epoch, net)
-        if batch_scheduler is None:
-            step_scheduler(scheduler, valid_ppl if validated else None)
-        rows.append(curve_row(epoch, stats, valid_ppl, lr, time.perf_counter() - start))
-        if not stats.complete or (valid is not None and not validated):
-            stopped_by = "time_budget"
-            break
-        if valid is not None and config.early_stopping is not None \
-                and epoch - (best.epoch or 0) >= config.early_stopping:
-            stopped_by = "early_stopping"
-            break
+    coordinator.plan_validation(valid)
+    rows, stopped_by, start = [], "epochs", clock()
+    try:
+        for epoch in range(1, config.epochs + 1):
+            if epoch > 1 and not coordinator.next_epoch_fits():
+                stopped_by = "time_budget"
+                break
+            lr = schedule.lr
+            offset = int(torch.randint(0, config.num_steps, (), generator=generator))
+            observer.epoch_started(epoch, count_batches(inputs.numel(), config, offset, world.size))
+            stats = run_epoch(model, optimizer, params, inputs, targets, config, offset, generator, schedule,
+                              coordinator, observer)
+            if not math.isfinite(stats.nll_nats):
+                raise LmbenchError(f"training diverged in epoch {epoch} (loss {stats.nll_nats}); "
+                                   f"lower lr (now {lr:g}) or clip gradients (clip={config.clip})")
+            validated, valid_ppl = coordinator.validate(valid)
+            rows.append(curve_row(epoch, stats, valid_ppl, lr, clock() - start))
+            observer.epoch_ended(epoch, rows[-1], inputs.numel(), validated, valid is not None)
+            best.update(valid_ppl, epoch, net)
+            schedule.after_epoch(valid_ppl if validated else None)
+            if not stats.complete or (valid is not None and not validated):
+                stopped_by = "time_budget"
+                break
+            if valid is not None and config.early_stopping is not None \
+                    and epoch - (best.epoch or 0) >= config.early_stopping:
+                stopped_by = "early_stopping"
+                break
+    finally:
+        observer.close()
     best.restore(net)
     if world.distributed:
         del model
         release_collectives()
+    if valid is not None and best.epoch is None and stopped_by == "time_budget" and world.is_main:
+        warn_unvalidated(label, config.time_budget, rows, inputs.numel())
     return TrainingLog(rows, best.epoch, best.valid_ppl, stopped_by)
 
 
-def validate(valid: Validation | None, budget: TimeBudget) -> tuple[bool, float]:
-    """One validation pass if there is a split and the budget has room: (validated, perplexity or NaN)."""
-    if valid is None or not budget.fits_validation():
-        return False, math.nan
-    valid_nll, budget.valid_seconds = timed(valid.mean_nll, valid.n_tokens)
-    return True, exp_or_inf(valid_nll)
+def warn_unvalidated(label: str, budget: float, rows: list[dict], n_train: int) -> None:
+    """The one-line warning of a fit whose time budget left no room for a single validation pass."""
+    trained = sum(r["train_tokens"] for r in rows)
+    warnings.warn(f"{label + ': ' if label else ''}the time budget of {budget:g} s left no time to validate: "
+                  f"trained {trained:,} of the {n_train:,} training tokens; the last weights are kept, "
+                  f"raise time_budget", stacklevel=3)
 
 
 def check_divides(config: TrainConfig, world: World) -> None:
@@ -648,20 +615,20 @@ def check_divides(config: TrainConfig, world: World) -> None:
                            f"set batch_size to a multiple of {world.size} (it is the batch of all processes together)")
 
 
-def data_parallel(net: nn.Module, device: torch.device, world: World) -> nn.Module:
+def data_parallel(net: nn.Module, device: torch.device, coordinator: Coordinator) -> nn.Module:
     """``net`` wrapped in DistributedDataParallel for a data-parallel fit (``net`` itself in one process).
 
-    DDP copies rank 0's weights to every rank when it wraps the network and averages the gradients
-    over the ranks in ``backward``. In a data-parallel fit the global torch generator is then
-    reseeded per rank, so dropout masks differ between ranks as they would between the columns of
-    one large batch.
+    DDP copies rank 0's weights to every rank and averages the gradients in ``backward``. The global
+    torch generator is then reseeded per rank, so dropout masks differ between ranks as they would
+    between the columns of one large batch.
     """
+    world = coordinator.world
     if not world.distributed:
         return net
     from torch.nn.parallel import DistributedDataParallel
 
     wrapped = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    torch.manual_seed(from_main(int(torch.randint(0, 2**62, ()).item())) + world.rank)
+    torch.manual_seed(coordinator.shared_seed() + world.rank)
     return wrapped
 
 
@@ -674,27 +641,19 @@ def curve_row(epoch: int, stats: EpochStats, valid_ppl: float, lr: float, elapse
             "train_tokens": int(stats.n_tokens), "complete": bool(stats.complete)}
 
 
-def progress_bar(n_batches: int, desc: str, config: TrainConfig, world: World = World()) -> tqdm:
-    """A tqdm bar on stderr, shown only on rank 0, if ``config.progress`` and stderr is a terminal."""
-    show = config.progress and world.is_main
-    return tqdm(total=n_batches, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True,
-                disable=None if show else True)
-
-
-def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
+def run_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter],
               inputs: torch.Tensor, targets: torch.Tensor, config: TrainConfig, offset: int,
-              generator: torch.Generator, deadline: float, bar: tqdm,
-              batch_scheduler: LRScheduler | None = None, world: World = World()) -> EpochStats:
-    """One pass of truncated BPTT over the training stream, stopped before a batch that would end past ``deadline``.
+              generator: torch.Generator, schedule: Schedule, coordinator: Coordinator,
+              observer: TrainingObserver) -> EpochStats:
+    """One pass of truncated BPTT over the training stream, ended early when the next batch would not fit the budget.
 
-    The first batch always runs; a later one is not started if the mean batch time so far says it
-    would end after ``deadline`` (rank 0's clock decides for every rank). The loop does no
-    host-device synchronization per batch: the summed loss stays on the device and is read when the
-    progress bar refreshes its tokens/s and perplexity (about twice a second) and at the end.
-    ``batch_scheduler`` (a per-batch lr schedule) is stepped after every optimizer step. ``net`` may
-    be wrapped in DistributedDataParallel; the returned loss and tokens are summed over the ranks.
+    No host-device synchronization per batch: the summed loss stays on the device until the end (the
+    observer may read it now and then). ``model`` may be wrapped in DistributedDataParallel; the
+    returned loss and tokens are summed over the ranks.
     """
-    net.train()
+    world = coordinator.world
+    clock = coordinator.budget.clock
+    model.train()
     carry, part = config.sampling == "sequential", (world.rank, world.size)
     if carry:
         batches = sequential_batches(inputs, targets, config.batch_size, config.num_steps, offset, part)
@@ -702,30 +661,24 @@ def run_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.
         batches = random_batches(inputs, targets, config.batch_size, config.num_steps, offset, generator, part)
     n_batches = count_batches(inputs.numel(), config, offset, world.size)
     accumulate = torch.float32 if inputs.device.type == "mps" else torch.float64  # MPS has no float64
-    nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)
+    nll_sum = torch.zeros((), dtype=accumulate, device=inputs.device)  # nats, this rank
     n_tokens, state, done = 0, None, 0
-    start = last_refresh = time.perf_counter()
+    start = last = clock()
     with training_matmuls(config.precision, inputs.device):
         for x, y, weight in batches:  # (T, b), (T, b), float
-            loss, state = train_step(net, optimizer, params, x, y, weight, detach_state(state) if carry else None,
+            loss, state = train_step(model, optimizer, params, x, y, weight, detach_state(state) if carry else None,
                                      config)
-            if batch_scheduler is not None:
-                batch_scheduler.step()
+            schedule.after_batch()
             nll_sum += loss * y.numel()
             n_tokens += y.numel()
             done += 1
-            now = time.perf_counter()
-            if not bar.disable:
-                bar.update()
-                if now - last_refresh > 0.5:
-                    last_refresh = now
-                    bar.set_postfix_str(_progress_text(nll_sum.item() * world.size, n_tokens * world.size, now - start),
-                                        refresh=False)
-            if done < n_batches and math.isfinite(deadline) and from_main(now + (now - start) / done > deadline):
+            now = clock()
+            observer.batch_done(nll_sum, n_tokens, now - start, world.size)
+            if done < n_batches and not coordinator.next_batch_fits(now - last, (now - start) / done):
                 break
-    nll, n_tokens = summed(float(nll_sum.item()), n_tokens)  # .item() synchronizes: the time includes all work
-    seconds = time.perf_counter() - start
-    return EpochStats(nll_nats=nll, n_tokens=int(n_tokens), seconds=seconds, complete=done == n_batches)
+            last = now
+    nll, n_tokens = all_reduce_sum(float(nll_sum.item()), n_tokens)  # .item() synchronizes: the time includes all work
+    return EpochStats(nll_nats=nll, n_tokens=int(n_tokens), seconds=clock() - start, complete=done == n_batches)
 
 
 def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn.Parameter], x: torch.Tensor,
@@ -751,10 +704,6 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, params: list[nn
     return loss.detach(), state
 
 
-def _progress_text(nll_nats: float, n_tokens: int, seconds: float) -> str:
-    return f"{n_tokens / max(seconds, 1e-9):,.0f} tok/s, ppl {exp_or_inf(nll_nats / n_tokens):.2f}"
-
-
 class BestWeights:
     """A copy of the weights of the epoch with the lowest validation perplexity so far."""
 
@@ -764,10 +713,7 @@ class BestWeights:
         self.state: dict | None = None
 
     def update(self, valid_ppl: float, epoch: int, net: nn.Module) -> bool:
-        """Keep ``net``'s weights if ``valid_ppl`` is the best so far; return whether it improved.
-
-        Without validation (NaN) nothing is kept, so the last weights are the ones used.
-        """
+        """Keep ``net``'s weights if ``valid_ppl`` is the best so far; return whether it improved (NaN never does)."""
         if not math.isfinite(valid_ppl) or (self.valid_ppl is not None and valid_ppl >= self.valid_ppl):
             return False
         self.epoch, self.valid_ppl = epoch, float(valid_ppl)

@@ -1,68 +1,25 @@
 """A decoder-only Transformer language model (GPT-style) under the same contract as the recurrent models.
 
-The network is the decoder of Vaswani et al. (2017), "Attention Is All You Need", without the
-encoder and cross-attention, in the pre-LayerNorm arrangement of Radford et al. (2019), "Language
-Models are Unsupervised Multitask Learners" (GPT-2): token and learned position embeddings, then
-``n_layers`` blocks ``x + attn(LN(x))``, ``x + mlp(LN(x))`` with causal multi-head self-attention
-(``torch.nn.functional.scaled_dot_product_attention(is_causal=True)``) and a GELU MLP, a final
-LayerNorm, and an output layer tied to the token embedding. Inputs range over the V + 1 ids (the
-start-of-text id V is an input only); the output layer is the first V rows of the embedding.
-
-Training. The shared loop of :mod:`lmbench.models.neural.training` trains it on windows of ``context`` tokens of
-the training stream ``[<s>, x0, .., x_{N-2}] -> [x0, .., x_{N-1}]`` (its ``num_steps`` is
-``context``); no state is carried between windows (the forward takes and ignores the recurrent
-state and returns None). The class defaults are :class:`lmbench.models.neural.training.TrainConfig`'s; the
-presets (:mod:`lmbench.models.presets`) choose AdamW with warm-up and cosine decay.
-
-Scoring semantics. ``logprobs(ids)`` reads a split as ONE stream like the recurrent models: the
-inputs are ``[<s>, x0, .., x_{N-2}]``, the targets ``[x0, .., x_{N-1}]``, all N tokens are scored,
-and the context runs across line ends (the end-of-line token is an ordinary token). A Transformer
-sees at most ``context`` inputs, so the stream is read through sliding windows of ``context``
-inputs moved ``stride`` positions at a time (:func:`window_plan`): the first window scores all its
-positions, every later one only its last ``stride`` (the last window is aligned with the end of the
-split and scores what is left). Precisely, target i (0-based, x_i) is predicted from the inputs
-``a_i .. i`` of the stream, i.e. ``x_{a_i - 1} .. x_{i-1}`` (``<s>`` standing for x_{-1}), where
-
-* ``a_i = 0`` for i < ``context``: the first ``context`` tokens see everything before them, ``<s>``
-  included;
-* otherwise ``a_i`` is the start of the window that scores i: each token sees between
-  ``context - stride + 1`` and ``context`` preceding tokens (the token just before it included).
-
-With ``stride=1`` every token sees exactly the ``min(i + 1, context)`` inputs before it: the full
-context, at the cost of one window per token. The default ``stride`` is ``max(1, context // 4)``:
-every token sees at least ``context - stride + 1`` preceding tokens (97 of 128 for the presets)
-and at most ``context``, for the cost of about four windows per ``context`` tokens.
-``fitted_summary`` states ``context``, ``stride`` and ``min_context`` (so the results' note
-column does). ``next_logprobs(history)`` conditions on the last ``context`` inputs of
-``[<s>] + history``, as ``stride=1`` scores.
-
-Reproducibility. Fitting draws the initial weights, dropout masks and window order from torch's
-global generator (:func:`lmbench.models.neural.seeding.seed_everything` before ``fit`` repeats it); on CUDA,
-fitting and scoring run under :func:`lmbench.models.neural.seeding.deterministic_kernels`.
+The decoder of Vaswani et al. (2017), "Attention Is All You Need", without encoder and
+cross-attention, in the pre-LayerNorm arrangement of Radford et al. (2019), "Language Models are
+Unsupervised Multitask Learners" (GPT-2), with the output layer tied to the token embedding. It
+trains on windows of ``context`` tokens and scores a split as one stream read through sliding
+windows (:func:`window_plan`), so that every token sees up to ``context`` tokens before it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import sys
-import time
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from ...errors import LmbenchError
-from .devices import deterministic_kernels
-from .precision import float32_scoring
-from ...errors import check_int, check_number
-from .training import TrainConfig, Validation, describe_device, select_device, train_network
-from ...data.vocab import Vocabulary
-from ..base import LanguageModel
-from .recurrent import check_weights
+from ...errors import LmbenchError, check_int, check_number
+from .shell import TorchLM
 
 #: the standard deviation of GPT-2's normal initialization of weights and embeddings.
 INIT_STD = 0.02
@@ -78,7 +35,7 @@ class TransformerArchitecture:
     Args:
         vocab_size: V, the number of predictable tokens; inputs range over V + 1 ids (``<s>`` = V).
         d_model: width of the residual stream (embeddings, attention, block outputs).
-        n_layers: Transformer blocks.
+        num_layers: Transformer blocks.
         n_heads: attention heads per block (they divide ``d_model``).
         d_ff: hidden width of each block's MLP.
         context: the most input positions one forward pass sees (rows of the position embedding).
@@ -88,7 +45,7 @@ class TransformerArchitecture:
 
     vocab_size: int
     d_model: int
-    n_layers: int
+    num_layers: int
     n_heads: int
     d_ff: int
     context: int
@@ -142,7 +99,7 @@ class TransformerNet(nn.Module):
 
     Initialization as GPT-2 (nanoGPT's ``_init_weights``): linear weights and both embeddings
     N(0, 0.02^2), biases zero, the output projection of each residual branch N(0, (0.02 /
-    sqrt(2 n_layers))^2) so that the residual stream's variance does not grow with depth.
+    sqrt(2 num_layers))^2) so that the residual stream's variance does not grow with depth.
 
     The forward is time-major like the recurrent networks' so :func:`lmbench.models.neural.training.train_network`
     trains it unchanged: it maps ids (T, B), T <= context, and a state it ignores to logits
@@ -155,7 +112,7 @@ class TransformerNet(nn.Module):
         self.token_embedding = nn.Embedding(arch.n_inputs, arch.d_model)
         self.position_embedding = nn.Embedding(arch.context, arch.d_model)
         self.drop = nn.Dropout(arch.dropout)
-        self.blocks = nn.ModuleList(Block(arch) for _ in range(arch.n_layers))
+        self.blocks = nn.ModuleList(Block(arch) for _ in range(arch.num_layers))
         self.ln_f = nn.LayerNorm(arch.d_model)
         self._initialize()
 
@@ -167,7 +124,7 @@ class TransformerNet(nn.Module):
                 nn.init.zeros_(module.bias)
         for block in self.blocks:
             for projection in (block.attn.proj, block.mlp[2]):
-                nn.init.normal_(projection.weight, 0.0, INIT_STD / math.sqrt(2 * self.arch.n_layers))
+                nn.init.normal_(projection.weight, 0.0, INIT_STD / math.sqrt(2 * self.arch.num_layers))
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
         """The final layer's normalized outputs (B, T, D) for batch-major ids (B, T), position t at t."""
@@ -227,10 +184,14 @@ def window_plan(n_positions: int, context: int, stride: int) -> WindowPlan:
 
 
 @torch.no_grad()
-def window_logprobs(net: TransformerNet, ids: np.ndarray, bos_id: int, context: int, stride: int,
-                    batch_windows: int, device: torch.device, *, progress: bool = False,
-                    desc: str = "scoring") -> np.ndarray:
-    """Log-probability of every token of ``ids``, the stream read through sliding windows (module docstring).
+def window_pieces(net: TransformerNet, ids: np.ndarray, bos_id: int, context: int, stride: int,
+                  batch_windows: int, device: torch.device) -> Iterator[np.ndarray]:
+    """Log-probabilities of ``ids``, the stream ``[<s>, x0, .., x_{N-2}]`` read through sliding windows.
+
+    Target i is predicted from the stream inputs ``a_i .. i`` (:meth:`WindowPlan.visible_from`):
+    the first ``context`` tokens see everything before them (``<s>`` included), every later one
+    between ``context - stride + 1`` and ``context`` preceding tokens; with ``stride=1`` exactly
+    ``min(i + 1, context)``, at the cost of one window per token.
 
     Args:
         net: the network.
@@ -238,123 +199,94 @@ def window_logprobs(net: TransformerNet, ids: np.ndarray, bos_id: int, context: 
         bos_id: the start-of-text input id.
         context: window length.
         stride: see :func:`window_plan`.
-        batch_windows: windows per forward pass (memory and speed only: the scores do not depend on it).
+        batch_windows: windows per forward pass (memory and speed only).
         device: where ``net`` lives.
-        progress: show a progress bar (tokens scored) on stderr if it is a terminal; silent otherwise.
-        desc: the bar's label.
 
-    Returns:
-        float64 array (N,).
+    Yields:
+        float64 arrays, the scores of consecutive batches of windows (together (N,)).
     """
     net.eval()
     targets = torch.as_tensor(np.asarray(ids, dtype=np.int64))  # (N,)
-    out = np.empty(targets.numel(), dtype=np.float64)
     if not targets.numel():
-        return out
+        return
     inputs = torch.cat([torch.tensor([bos_id]), targets[:-1]]).to(device)  # (N,)
     targets = targets.to(device)
     plan = window_plan(targets.numel(), context, stride)
     steps = torch.arange(plan.length, device=device)  # (L,)
-    done = 0
-    with tqdm(total=targets.numel(), desc=desc, unit="tok", unit_scale=True, file=sys.stderr, leave=False,
-              dynamic_ncols=True, disable=None if progress else True) as bar:
-        for first in range(0, plan.starts.size, batch_windows):
-            starts = torch.as_tensor(plan.starts[first:first + batch_windows], device=device)  # (b,)
-            n_scored = torch.as_tensor(plan.n_scored[first:first + batch_windows], device=device)  # (b,)
-            index = starts[:, None] + steps  # (b, L)
-            scored = steps >= plan.length - n_scored[:, None]  # (b, L): the last n_scored positions
-            features = net.features(inputs[index])[scored]  # (M, D), in stream order
-            logits = net.decode(features)  # (M, V)
-            logp = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
-            picked = logp.gather(1, targets[index[scored]][:, None])[:, 0]  # (M,)
-            out[done:done + picked.numel()] = picked.cpu().double().numpy()
-            done += picked.numel()
-            bar.update(picked.numel())
-    return out
+    for first in range(0, plan.starts.size, batch_windows):
+        starts = torch.as_tensor(plan.starts[first:first + batch_windows], device=device)  # (b,)
+        n_scored = torch.as_tensor(plan.n_scored[first:first + batch_windows], device=device)  # (b,)
+        index = starts[:, None] + steps  # (b, L)
+        scored = steps >= plan.length - n_scored[:, None]  # (b, L): the last n_scored positions
+        features = net.features(inputs[index])[scored]  # (M, D), in stream order
+        logits = net.decode(features)  # (M, V)
+        logp = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)  # (M, V)
+        yield logp.gather(1, targets[index[scored]][:, None])[:, 0].cpu().double().numpy()  # (M,)
+
+
+def window_logprobs(net: TransformerNet, ids: np.ndarray, bos_id: int, context: int, stride: int,
+                    batch_windows: int, device: torch.device) -> np.ndarray:
+    """All of :func:`window_pieces` as one float64 array (N,)."""
+    pieces = list(window_pieces(net, ids, bos_id, context, stride, batch_windows, device))
+    return np.concatenate(pieces) if pieces else np.empty(0, dtype=np.float64)
 
 
 # ---------------------------------------------------------------- the language model
 
-#: the training defaults, which TransformerLM's training arguments take from TrainConfig (one source of defaults).
-_DEFAULTS = TrainConfig()
 
+@dataclass(eq=False)
+class TransformerLM(TorchLM):
+    """A decoder-only, pre-LayerNorm Transformer language model (the shell is :class:`~lmbench.models.neural.shell.TorchLM`).
 
-class TransformerLM(LanguageModel):
-    """A decoder-only, pre-LayerNorm Transformer language model (Vaswani et al. 2017; Radford et al. 2019).
+    The training options are :class:`~lmbench.models.neural.training.TrainingOptions`' with windows
+    of ``context`` tokens; ``sampling="random"`` trains on shuffled windows, "sequential" on windows
+    in corpus order (no state is carried either way). The presets choose AdamW with warm-up and
+    cosine decay (:mod:`lmbench.models.presets`).
 
     Args:
         d_model: width of the residual stream and of the (tied) embedding.
-        n_layers: Transformer blocks.
+        num_layers: Transformer blocks (renamed from ``n_layers``).
         n_heads: attention heads per block; must divide ``d_model``.
         d_ff: hidden width of the MLP; None: 4 * d_model (GPT-2's ratio).
-        context: the most preceding tokens a prediction sees; also the training window length (the
-            loop's ``num_steps``) and the number of learned positions.
-        stride: scoring windows' step (see the module docstring), 1 <= stride <= context; None:
-            ``max(1, context // 4)``.
+        context: the most preceding tokens a prediction sees; also the training window and the
+            number of learned positions.
+        stride: scoring windows' step, 1 <= stride <= context (see :func:`window_pieces`); None:
+            ``max(1, context // 4)``. ``fitted_summary`` states ``context``, ``stride`` and
+            ``min_context``, the fewest tokens a prediction past the first window sees.
         dropout: dropout probability in [0, 1) on the embeddings and on each residual branch (GPT-2's
             ``embd_pdrop`` and ``resid_pdrop``).
-        attn_dropout: dropout probability in [0, 1) on the attention weights (GPT-2's ``attn_pdrop``).
-            0 by default: on a CPU, attention dropout makes ``scaled_dot_product_attention`` leave its
-            fused kernel for the explicit (B, H, T, T) computation, several times slower.
-
-    The training arguments (batch_size, sampling, epochs, time_budget, optimizer, lr, weight_decay,
-    clip, lr_schedule, lr_decay, patience, decay_start_epoch, early_stopping, progress, warmup,
-    min_lr_ratio, precision) are :class:`lmbench.models.neural.training.TrainConfig`'s, with its defaults and meanings
-    (``num_steps`` is ``context``). ``sampling="random"`` trains on shuffled windows; "sequential"
-    on windows in corpus order (no state is carried either way). Then:
-
-        eval_batch: windows per forward pass when scoring (memory and speed only; scores do not depend on it).
-        device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
+        attn_dropout: dropout probability in [0, 1) on the attention weights (GPT-2's ``attn_pdrop``);
+            on a CPU it makes attention leave its fused kernel, so it is 0 by default.
+        eval_tokens: input tokens per forward pass when scoring, ``eval_tokens // context`` windows
+            (at least one; memory and speed only). Replaces ``eval_batch`` (windows per forward):
+            ``eval_batch=b`` is ``eval_tokens=b * context``.
     """
 
-    family = "neural"
-    stochastic = True
-    trains_collectively = True
+    d_model: int = 128
+    num_layers: int = 4
+    n_heads: int = 4
+    d_ff: int | None = None
+    context: int = 128
+    stride: int | None = None
+    dropout: float = 0.1
+    attn_dropout: float = 0.0
+    eval_tokens: int = 2048
 
-    def __init__(self, d_model: int = 128, n_layers: int = 4, n_heads: int = 4, d_ff: int | None = None,
-                 context: int = 128, stride: int | None = None, dropout: float = 0.1, attn_dropout: float = 0.0,
-                 batch_size: int = _DEFAULTS.batch_size, sampling: str = _DEFAULTS.sampling,
-                 epochs: int = _DEFAULTS.epochs, time_budget: float | None = _DEFAULTS.time_budget,
-                 optimizer: str = _DEFAULTS.optimizer, lr: float = _DEFAULTS.lr,
-                 weight_decay: float = _DEFAULTS.weight_decay, clip: float | None = _DEFAULTS.clip,
-                 lr_schedule: str = _DEFAULTS.lr_schedule, lr_decay: float = _DEFAULTS.lr_decay,
-                 patience: int = _DEFAULTS.patience, decay_start_epoch: int = _DEFAULTS.decay_start_epoch,
-                 early_stopping: int | None = _DEFAULTS.early_stopping, warmup: float = _DEFAULTS.warmup,
-                 min_lr_ratio: float = _DEFAULTS.min_lr_ratio, eval_batch: int = 16, device: str = "auto",
-                 progress: bool = _DEFAULTS.progress, precision: str = _DEFAULTS.precision):
-        self.d_model = d_model
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.d_ff = d_ff
-        self.context = context
-        self.stride = stride
-        self.dropout = dropout
-        self.attn_dropout = attn_dropout
-        self.batch_size = batch_size
-        self.sampling = sampling
-        self.epochs = epochs
-        self.time_budget = time_budget
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.clip = clip
-        self.lr_schedule = lr_schedule
-        self.lr_decay = lr_decay
-        self.patience = patience
-        self.decay_start_epoch = decay_start_epoch
-        self.early_stopping = early_stopping
-        self.warmup = warmup
-        self.min_lr_ratio = min_lr_ratio
-        self.eval_batch = eval_batch
-        self.device = device
-        self.progress = progress
-        self.precision = precision
+    renamed_params = {"n_layers": "num_layers", "eval_batch": "eval_tokens"}
+    window_param = "context"
 
-    # ------------------------------------------------------------ parameters
+    @classmethod
+    def upgrade_params(cls, params: dict) -> dict:
+        """As the shell's, and ``eval_batch`` (windows per forward) as ``eval_tokens`` (tokens per forward)."""
+        params = dict(params)
+        if "eval_batch" in params:
+            context = params.get("context", cls.__dataclass_fields__["context"].default)
+            params["eval_tokens"] = params.pop("eval_batch") * context
+        return super().upgrade_params(params)
 
-    def check_params(self) -> None:
+    def check_network(self) -> None:
         check_int("d_model", self.d_model, 1)
-        check_int("n_layers", self.n_layers, 1)
+        check_int("num_layers", self.num_layers, 1)
         check_int("n_heads", self.n_heads, 1)
         if self.d_model % self.n_heads:
             raise LmbenchError(f"n_heads must divide d_model, got d_model={self.d_model} and n_heads={self.n_heads}; "
@@ -369,150 +301,40 @@ class TransformerLM(LanguageModel):
                                    f"stride would leave tokens unscored")
         check_number("dropout", self.dropout, 0.0, 1.0, open_high=True)
         check_number("attn_dropout", self.attn_dropout, 0.0, 1.0, open_high=True)
-        check_int("eval_batch", self.eval_batch, 1)
-        select_device(self.device)  # an unknown or unavailable device fails here, before any data is read
-        self.train_config().check()
-
-    def train_config(self) -> TrainConfig:
-        """The training loop's hyperparameters: this model's, with windows of ``context`` tokens."""
-        return dataclasses.replace(TrainConfig.from_object(self), num_steps=self.context)
-
-    def min_train_tokens(self) -> int:
-        """batch_size * context + context - 1: one full batch even after the largest random offset."""
-        return self.train_config().min_train_tokens()
 
     def scoring_stride(self) -> int:
         """The stride scoring uses: ``stride``, else ``max(1, context // 4)``."""
         return self.stride if self.stride is not None else max(1, self.context // 4)
 
     def architecture(self, vocab_size: int) -> TransformerArchitecture:
-        return TransformerArchitecture(vocab_size, self.d_model, self.n_layers, self.n_heads,
+        return TransformerArchitecture(vocab_size, self.d_model, self.num_layers, self.n_heads,
                                        self.d_ff if self.d_ff is not None else 4 * self.d_model, self.context,
                                        self.dropout, self.attn_dropout)
 
-    def _display_name(self) -> str:
-        """The name progress lines use: the run's label, else "transformer"."""
-        return self.label or "transformer"
+    def build_network(self, vocab_size: int) -> nn.Module:
+        return TransformerNet(self.architecture(vocab_size))
 
-    # ------------------------------------------------------------ fitting
+    def describe_network(self, vocab_size: int) -> str:
+        return f"Transformer {self.num_layers}x{self.d_model} (context {self.context}), vocabulary {vocab_size}"
 
-    def fit(self, train_ids, valid_ids=None, *, vocab: Vocabulary) -> "TransformerLM":
-        """Train on ``train_ids``; validation picks the weights kept (and the plateau decays, early stopping).
+    def default_label(self) -> str:
+        return "transformer"
 
-        ``time_budget`` counts from the start of this call and covers validation (see
-        :mod:`lmbench.models.neural.training`).
-        """
-        started_at = time.perf_counter()
-        self.check_params()
-        train_ids = np.asarray(train_ids)
-        if train_ids.size < self.min_train_tokens():
-            raise LmbenchError(f"the training split has {train_ids.size} tokens; batch_size={self.batch_size} "
-                               f"and context={self.context} need {self.min_train_tokens()}; lower them")
-        self.vocab_ = vocab
-        self.device_ = select_device(self.device)
-        self.net_ = TransformerNet(self.architecture(len(vocab))).to(self.device_)
-        valid = None
-        if valid_ids is not None and len(valid_ids):
-            valid = self._validation(np.asarray(valid_ids))
-        with deterministic_kernels(self.device_):
-            log = train_network(self.net_, train_ids, bos_id=vocab.bos_id, config=self.train_config(),
-                                device=self.device_, valid=valid, started_at=started_at,
-                                label=self._display_name())
-        self.curve_, self.summary_ = log.rows, {**self._context_summary(), **log.summary()}
-        self.net_.eval()
-        return self
-
-    def _validation(self, valid_ids: np.ndarray) -> Validation:
-        """The validation split for the training loop: mean NLL of a prefix, scored as the test split is."""
-        def mean_nll(n: int) -> float:
-            whole = n == valid_ids.size  # the probe of the time budget shows no bar
-            return -float(self._score(valid_ids[:n], progress=whole, desc=f"{self._display_name()} valid").sum()) / n
-        return Validation(int(valid_ids.size), mean_nll)
-
-    def _context_summary(self) -> dict:
+    def network_summary(self) -> dict:
         """What each scored token sees: context, stride, and the fewest preceding tokens past the first window."""
         stride = self.scoring_stride()
         return {"context": self.context, "stride": stride, "min_context": self.context - stride + 1}
 
-    def fitted_summary(self) -> dict:
-        return dict(self.summary_)
+    def score_pieces(self, ids: np.ndarray) -> Iterator[np.ndarray]:
+        return window_pieces(self.net_, ids, self.vocab_.bos_id, self.context, self.scoring_stride(),
+                             max(1, self.eval_tokens // self.context), self.device_)
 
-    def valid_use(self) -> str:
-        """Validation picks the weights kept (best epoch), the plateau decays and early stopping."""
-        return "best epoch chosen on valid" if self.summary_.get("best_epoch") is not None else ""
-
-    def training_curve(self) -> list[dict]:
-        return [dict(row) for row in self.curve_]
-
-    @property
-    def n_params(self) -> int:
-        """Number of trainable parameters (the tied output matrix counted once, with the embedding)."""
-        self._check_fitted()
-        return sum(p.numel() for p in self.net_.parameters() if p.requires_grad)
-
-    # ------------------------------------------------------------ scoring
-
-    def _score(self, ids, *, progress: bool = True, desc: str = "") -> np.ndarray:
-        with deterministic_kernels(self.device_), float32_scoring(self.device_):
-            return window_logprobs(self.net_, ids, self.vocab_.bos_id, self.context, self.scoring_stride(),
-                                   self.eval_batch, self.device_, progress=self.progress and progress,
-                                   desc=desc or f"{self._display_name()} scoring")
-
-    def logprobs(self, ids) -> np.ndarray:
-        """Log-probability of every token, the split read as one stream through sliding windows.
-
-        What each token is conditioned on is stated in the module docstring. A progress bar (tokens
-        scored) is shown on stderr when it is a terminal and ``progress`` is set.
-        """
-        self._check_fitted()
-        return self._score(ids)
-
-    @torch.no_grad()
-    def next_logprobs(self, history) -> np.ndarray:
-        """Log-distribution (V,) of the next token given the last ``context`` inputs of ``[<s>] + history``."""
-        self._check_fitted()
-        self.net_.eval()
-        history = np.asarray(history, dtype=np.int64).reshape(-1)
-        window = np.append(np.int64(self.vocab_.bos_id), history)[-self.context:]
-        x = torch.as_tensor(window, device=self.device_)[None, :]  # (1, T)
-        with deterministic_kernels(self.device_):
-            logits = self.net_.decode(self.net_.features(x)[0, -1])  # (V,)
-        return torch.log_softmax(logits.double(), dim=-1).cpu().numpy()
-
-    # ------------------------------------------------------------ persistence
-
-    def state_dict(self) -> dict:
-        """Network tensors (on CPU), the learning curve and the training summary (plain values)."""
-        return {"network": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()},
-                "curve": self.training_curve(), "summary": self.fitted_summary()}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Rebuild the network for ``vocab_`` and load its weights; on the configured device if present, else CPU.
-
-        Raises:
-            LmbenchError: the saved tensors do not match the network the parameters build.
-        """
-        try:
-            self.device_ = select_device(self.device)
-        except LmbenchError:  # saved on an accelerator this machine lacks
-            self.device_ = torch.device("cpu")
-        arch = self.architecture(len(self.vocab_))
-        net = TransformerNet(arch)
-        check_weights(net.state_dict(), state.get("network"),
-                      f"Transformer {arch.n_layers}x{arch.d_model} (context {arch.context}), "
-                      f"vocabulary {arch.vocab_size}")
-        net.load_state_dict(state["network"])
-        self.net_ = net.to(self.device_).eval()
-        self.curve_ = [dict(row) for row in state["curve"]]
-        self.summary_ = dict(state["summary"])
-
-    def environment(self) -> dict:
-        """Where the model runs or ran: device, CPU (and GPU) model, torch's version and threads.
-
-        On CUDA, ``cuda_deterministic`` says that fitting and scoring ran under
-        :func:`lmbench.models.neural.seeding.deterministic_kernels`.
-        """
-        return describe_device(getattr(self, "device_", None) or select_device(self.device))
+    def advance(self, ids: list[int], state) -> tuple[torch.Tensor, list[int]]:
+        """The state is the last ``context`` inputs: the next token is predicted from them."""
+        window = ((state or []) + ids)[-self.context:]
+        x = torch.as_tensor(np.asarray(window, dtype=np.int64), device=self.device_)[None, :]  # (1, T)
+        logits = self.net_.decode(self.net_.features(x)[0, -1])  # (V,)
+        return torch.log_softmax(logits.double(), dim=-1), window  # (V,)
 
 
 def _divisor_near(width: int, heads: int) -> int:
