@@ -234,6 +234,17 @@ def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def sha256_of(path: str | Path, block: int = 1 << 22) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def check_writable_dir(path: str | Path) -> Path:
     """Create an output directory (and parents) and prove it is writable, or raise a one-line error."""
     path = Path(path)

@@ -272,6 +272,42 @@ def bootstrap_perplexity(nll_by_line: np.ndarray, tokens_by_line: np.ndarray, n_
                            tuple(names) if names is not None else None)
 
 
+def nll_total_pairs(nll_by_line: np.ndarray, names: Sequence[str], n_resamples: int = 1000, seed: int = 0,
+                    level: float = 0.95) -> pd.DataFrame:
+    """Paired comparison of every pair by total NLL on the same resampled lines: the ratio of bits per byte.
+
+    On the same text, bits per byte of model a over model b is the ratio of their total NLLs (the
+    bytes cancel), whatever units each model scored; resampled exactly as :func:`bootstrap_perplexity`
+    resamples (same seed, same lines), so these pairs are paired with its comparisons.
+
+    Returns:
+        One row per pair (a listed before b): model_a, model_b, ratio_low, ratio_high (the 95%
+        interval of bpb_a / bpb_b), p_a_better, p_b_better, n_resamples, n_ratio_undefined.
+    """
+    nll = _check_nll(nll_by_line)  # (M, L)
+    m, n_resamples = nll.shape[0], int(n_resamples)
+    infinite = np.isinf(nll)  # (M, L)
+    design = np.concatenate([np.where(infinite, 0.0, nll), infinite], axis=0)  # (2M, L)
+    log_total = np.empty((n_resamples, m), dtype=np.float64)  # (B, M)
+    row = 0
+    for counts in iter_resample_counts(nll.shape[1], n_resamples, seed):
+        sums = _weighted_sums(counts.astype(np.float64), design)  # (b, 2M)
+        with np.errstate(divide="ignore"):
+            log_total[row:row + counts.shape[0]] = np.where(sums[:, m:] > 0, np.inf, np.log(sums[:, :m]))
+        row += counts.shape[0]
+    a, b = np.triu_indices(m, k=1)  # (P,), (P,)
+    with np.errstate(invalid="ignore"):
+        log_ratio = log_total[:, a] - log_total[:, b]  # (B, P)
+    low, high = percentile_interval(log_ratio, level)
+    return pd.DataFrame({
+        "model_a": [names[i] for i in a], "model_b": [names[j] for j in b],
+        "ratio_low": exp_or_inf(low), "ratio_high": exp_or_inf(high),
+        "p_a_better": (log_total[:, a] < log_total[:, b]).mean(axis=0),
+        "p_b_better": (log_total[:, b] < log_total[:, a]).mean(axis=0),
+        "n_resamples": n_resamples, "n_ratio_undefined": np.isnan(log_ratio).sum(axis=0),
+    })
+
+
 def _weighted_sums(weights: np.ndarray, design: np.ndarray) -> np.ndarray:
     """``weights @ design.T`` for weights (b, L) and design (K, L), without BLAS threads on small products.
 

@@ -15,13 +15,27 @@ import numpy as np
 import pandas as pd
 
 SWEEP_COLUMNS = ["model", "family", "fraction", "train_tokens", "split", "n_tokens", "perplexity", "ppl_low",
-                 "ppl_high", "bits_per_token", "bits_per_byte"]
+                 "ppl_high", "bits_per_token", "bits_per_byte", "status", "reason"]
 
 
-def sweep_table(table: pd.DataFrame, base_of: dict, fraction_of: dict) -> pd.DataFrame:
-    """The run's rows re-labelled by model and fraction (one row per model, fraction and split)."""
-    frame = table.assign(fraction=table["model"].map(fraction_of), model=table["model"].map(base_of))
-    return frame[SWEEP_COLUMNS].sort_values(["model", "fraction", "split"], kind="stable").reset_index(drop=True)
+def sweep_table(table: pd.DataFrame, base_of: dict, fraction_of: dict, failed: dict | None = None) -> pd.DataFrame:
+    """The run's rows re-labelled by model and fraction (one row per model, fraction and split).
+
+    Args:
+        table: the run's rows.
+        base_of, fraction_of: label -> model name, training fraction.
+        failed: label -> (family, train_tokens, why) of the points that could not be fitted (e.g. a
+            training prefix shorter than one batch): a row each, status "infeasible", with the reason.
+    """
+    frame = table.assign(fraction=table["model"].map(fraction_of), model=table["model"].map(base_of),
+                         status="done", reason="")
+    rows = [{"model": base_of[label], "family": family, "fraction": fraction_of[label], "train_tokens": tokens,
+             "split": split, "status": "infeasible", "reason": why}
+            for label, (family, tokens, why) in (failed or {}).items() if label in base_of for split in ("valid", "test")]
+    if rows:
+        frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    frame = frame.reindex(columns=SWEEP_COLUMNS)
+    return frame.sort_values(["model", "fraction", "split"], kind="stable").reset_index(drop=True)
 
 
 def crossovers(sweep: pd.DataFrame, split: str = "test") -> list[dict]:

@@ -14,7 +14,7 @@ tokens. A word spelled ``</s>`` or ``<s>`` in the text is an ordinary word (its 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,19 @@ class Dataset:
     splits: dict[str, np.ndarray]
     stats: dict[str, SplitStats]
     source: dict
+    #: the normalized text of every line of the held-out splits (what models with their own tokenizer read).
+    texts: dict = field(default_factory=dict, repr=False)
+    #: UTF-8 bytes of every line of the held-out splits plus one for its end.
+    line_bytes: dict = field(default_factory=dict, repr=False)
+
+    def held_out(self, name: str):
+        """A held-out split as every model of the run sees it (:class:`lmbench.scoring.splits.HeldOut`)."""
+        from ..scoring.lines import line_offsets
+        from ..scoring.splits import HeldOut
+
+        ids = self.splits[name]
+        return HeldOut(name, ids, line_offsets(ids, self.vocab.eos_id), self.texts.get(name, ()),
+                       self.line_bytes.get(name, np.zeros(0, np.int64)))
 
     def summary(self) -> dict:
         """JSON-ready description for config.json."""
@@ -87,6 +100,8 @@ class _Tokenized:
     counts: np.ndarray
     lengths: np.ndarray
     n_bytes: int
+    texts: list | None = None
+    line_bytes: np.ndarray | None = None
 
 
 #: lines tokenized (and encoded) at a time: the tokens of a large split never exist as Python
@@ -104,7 +119,13 @@ def utf8_bytes(normalized: list[str]) -> int:
     return len("\n".join(normalized).encode("utf-8", "surrogatepass")) + 1 if normalized else 0
 
 
-def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False) -> _Tokenized:
+def line_utf8_bytes(normalized: list[str]) -> np.ndarray:
+    """UTF-8 bytes of each line plus one for its end (L,) int64."""
+    return np.fromiter((len(line.encode("utf-8", "surrogatepass")) + 1 for line in normalized), np.int64,
+                       len(normalized))
+
+
+def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False, keep_text: bool = False) -> _Tokenized:
     """Normalize, split and hash lines, :data:`BLOCK_LINES` at a time.
 
     Each block's tokens are hashed in C (:func:`lmbench.data.vocab.factorize`), its distinct tokens
@@ -114,6 +135,7 @@ def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False) 
     """
     numbering: dict = {}
     blocks, counts, lengths, n_bytes = [], np.zeros(0, np.int64), [], 0
+    texts = [] if keep_text else None
     for start in range(0, len(lines), BLOCK_LINES):
         normalized = [tokenizer.normalize_line(line) for line in lines[start:start + BLOCK_LINES]]
         if consume:
@@ -126,9 +148,12 @@ def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False) 
         counts += np.bincount(blocks[-1], minlength=len(numbering))
         lengths.append(block_lengths)
         n_bytes += utf8_bytes(normalized)
+        if keep_text:
+            texts.extend(normalized)
     uniques = np.empty(len(numbering), dtype=object)
     uniques[:] = list(numbering)
-    return _Tokenized(blocks, uniques, counts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64), n_bytes)
+    return _Tokenized(blocks, uniques, counts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64), n_bytes,
+                      texts, line_utf8_bytes(texts) if keep_text else None)
 
 
 def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:
@@ -219,9 +244,12 @@ def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_v
     tokenizer = fit_tokenizer(tokenizer, raw.splits["train"])
     train = _tokenize(raw.splits["train"], tokenizer, consume=consume)
     vocab = Vocabulary.from_counts(train.counts, train.uniques, tokenizer.eos, min_freq, max_vocab)
-    splits, stats = {}, {}
+    splits, stats, texts, line_bytes = {}, {}, {}, {}
     for name in SPLITS:   # one split's codes at a time; _encode lets them go as it writes the ids
-        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer, consume=consume)
+        tokenized = train if name == "train" else _tokenize(raw.splits[name], tokenizer, consume=consume,
+                                                            keep_text=True)
+        if tokenized.texts is not None:
+            texts[name], line_bytes[name] = tuple(tokenized.texts), tokenized.line_bytes
         splits[name], n_oov = _encode(tokenized, vocab)
         stats[name] = split_stats(splits[name], tokenized, n_oov, vocab)
-    return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source)
+    return Dataset(raw.name, tokenizer, vocab, splits, stats, raw.source, texts, line_bytes)

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import LmbenchError
 from ..files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -28,6 +29,28 @@ _LOG_SUBS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9
 # ---------------------------------------------------------------- figures and files
 
 
+def check_backend() -> None:
+    """Raise a one-line LmbenchError now if matplotlib cannot be imported (e.g. ``MPLBACKEND`` names no backend).
+
+    A run calls this before it fits anything, so a broken setup fails in a second, not after the models.
+    """
+    import os
+
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError as exc:
+        backend = os.environ.get("MPLBACKEND")
+        raise LmbenchError(f"matplotlib refuses MPLBACKEND={backend!r} ({str(exc).split(';')[0]}); unset MPLBACKEND "
+                           f"or set MPLBACKEND=Agg (lmbench draws without a display)") from None
+    except ImportError as exc:
+        raise LmbenchError(f"matplotlib cannot be imported ({exc}); pip install matplotlib") from None
+
+
+def safe_title(text: str) -> str:
+    """A title matplotlib can render: characters no font can show (undecodable file-name bytes) replaced."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def new_figure(width: float, height: float, ncols: int = 1, sharey: bool = False) -> tuple[Figure, list[Axes]]:
     """A Figure with ``ncols`` side-by-side axes, attached to an Agg canvas (no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -40,7 +63,11 @@ def new_figure(width: float, height: float, ncols: int = 1, sharey: bool = False
 
 
 def save_figure(fig: Figure, path: str | Path) -> None:
-    """Render a figure to PNG and write it atomically."""
+    """Render a figure to PNG and write it atomically (titles made renderable first)."""
+    if fig._suptitle is not None:
+        fig._suptitle.set_text(safe_title(fig._suptitle.get_text()))
+    for ax in fig.axes:
+        ax.set_title(safe_title(ax.get_title()))
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
     atomic_write_bytes(path, buffer.getvalue())

@@ -92,20 +92,29 @@ def _read_holder(fd: int) -> str:
     return f"pid {info.get('pid')}, `{info.get('command')}`, started {info.get('started')}"
 
 
+#: what :class:`OutputDir` may do with a directory that holds an earlier run.
+MODES = ("new", "overwrite", "resume")
+
+
 class OutputDir:
     """The directory a run writes into, claimed for the run's lifetime.
 
     Args:
         target: the directory the user asked for.
-        overwrite: replace an earlier lmbench run in ``target`` (only once the new run completes).
+        mode: "new" (an earlier run there is refused), "overwrite" (replaced, only once the new run
+            completes) or "resume" (the new run reuses what it can of the earlier one, and replaces
+            it, likewise only once complete).
 
     Use :meth:`claim` before writing, write into :attr:`path`, then :meth:`finish` with the run's
-    final status (always call it, also on failure).
+    final status (always call it, also on failure). Files in the directory that no lmbench run writes
+    (a user's notes, scripts) are carried over into the new run, never deleted.
     """
 
-    def __init__(self, target: str | Path, overwrite: bool = False):
+    def __init__(self, target: str | Path, mode: str = "new"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.target = Path(target)
-        self.overwrite = overwrite
+        self.mode = mode
         self.path = self.target
         self.staging: Path | None = None
         self.locks: list[DirectoryLock] = []
@@ -134,9 +143,10 @@ class OutputDir:
             raise LmbenchError(f"output directory {self.target} is not empty and holds no lmbench run "
                                f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}); "
                                f"choose a new or empty --out")
-        if not self.overwrite:
-            raise LmbenchError(f"output directory {self.target} holds an earlier run; choose another --out, "
-                               f"or pass --overwrite to replace it once the new run completes")
+        if self.mode == "new":
+            raise LmbenchError(f"output directory {self.target} holds an earlier run; choose another --out, pass "
+                               f"--overwrite (overwrite=True) to replace it once the new run completes, or --resume "
+                               f"(resume=True) to keep its unchanged models")
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.staging = self.target.parent / f".{self.target.name}.staging-{stamp}-{os.getpid()}"
 
@@ -152,6 +162,7 @@ class OutputDir:
             self.release()
 
     def _swap_in(self) -> Path:
+        self._carry_over_foreign_files()
         old = self.target.parent / f".{self.target.name}.old-{os.getpid()}"
         os.replace(self.target, old)
         try:
@@ -162,6 +173,13 @@ class OutputDir:
         shutil.rmtree(old, ignore_errors=True)
         self.path = self.target
         return self.target
+
+    def _carry_over_foreign_files(self) -> None:
+        """Move what the earlier run did not write (a user's files) into the new run, so that nothing of theirs is lost."""
+        owned = set(files.TOP_LEVEL) | set(files.FOLDERS) | {files.LOCK}
+        for entry in self.target.iterdir():
+            if entry.name not in owned and not (self.staging / entry.name).exists():
+                os.replace(entry, self.staging / entry.name)
 
     def _keep_aside(self) -> Path:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -16,6 +16,7 @@ import re
 import sys
 import time
 import traceback
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Iterator
@@ -36,6 +37,7 @@ from . import files
 from .config import RunConfig, check_config
 from .jobs import Job, expand_jobs, file_stems, model_specs, training_ids
 from .table import ResultsTable, format_table
+from .resume import Earlier
 from .rundir import OutputDir
 from .result import RunResult
 from ..models.seeding import seed_everything
@@ -104,18 +106,23 @@ def machine() -> dict:
 
 
 class Run:
-    """One benchmark run writing into one directory."""
+    """One benchmark run writing into one directory (staged beside an earlier run until it completes)."""
 
     def __init__(self, config: RunConfig, echo=print, world: World = World()):
+        from ..report.plots import check_backend
+
         self.started = _dt.datetime.now()
         self.config = config
         self.echo = echo
         self.world = world
         self.specs = model_specs(config)
         self.jobs = expand_jobs(self.specs, config)
+        check_backend()  # figures come last: a broken matplotlib setup must fail before any fit, not after
         self.dataset = load_dataset(config)
         check_split_sizes(self.dataset, self.specs)
-        self.output = OutputDir(config.out or default_out_dir(self.dataset.name), config.overwrite)
+        self.held_out = {split: self.dataset.held_out(split) for split in EVAL_SPLITS}
+        mode = "resume" if config.resume else "overwrite" if config.overwrite else "new"
+        self.output = OutputDir(config.out or default_out_dir(self.dataset.name), mode)
         self.out = self.output.claim()
         self.stems = file_stems([job.label for job in self.jobs])
         self.table = ResultsTable(self.out / files.PERPLEXITY_CSV)
@@ -129,101 +136,149 @@ class Run:
         self.fitted: dict = {}
         self.versions = versions()
         self.status = "running"
+        self.earlier = Earlier(self.output.target, self.dataset) if config.resume else None
 
     def execute(self) -> RunResult:
-        """Fit and score every model (a failing model is reported, the others go on), then analyse."""
+        """Fit and score every model (a failing model is reported, the others go on), then analyse.
+
+        The run is complete, and an earlier run it replaces is replaced, only once the analysis,
+        figures and config.json are all written; anything less keeps the earlier run as it was.
+        """
+        fitted_all = False
         try:
             self._write_config()
             self._describe_data()
             self._save_targets()
             for job in self.jobs:
                 self._run_one(job)
+            fitted_all = True
+            if self.table.rows:
+                self._analyse()
             self.status = "failed" if self.failures() else "complete"
+            self._write_config()
         except KeyboardInterrupt:
             self.status = "interrupted"
+            if not fitted_all:  # interrupted while fitting: analyse what finished (never swapped in)
+                self._analyse_if_possible()
+            self._write_config_if_possible()
             raise
         except (OSError, LmbenchError) as exc:  # writing results failed (disk full, folder removed, ...)
             self.status = "failed"
+            self._write_config_if_possible()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise LmbenchError(f"cannot write results in {self.out} ({reason}); free some space or choose "
-                               f"another --out; finished rows are kept") from None
+            kept = "; the earlier run is kept as it was" if self.output.staging is not None else ""
+            raise LmbenchError(f"cannot finish the run in {self.out} ({reason}); free some space or choose "
+                               f"another --out; finished rows are kept{kept}") from None
         finally:
-            self._finalize()
+            self.out = self.output.finish(self.status == "complete")
         return RunResult(self.out)
 
-    def _finalize(self) -> None:
-        """Analysis, figures and the final config.json, as far as the disk allows; then release the directory."""
+    def _analyse_if_possible(self) -> None:
         try:
             if self.table.rows:
                 self._analyse()
-            self._write_config()
         except (OSError, LmbenchError) as exc:
-            self.echo(f"lmbench: warning: could not finish writing {self.out} ({exc})")
-        finally:
-            self.out = self.output.finish(self.status == "complete")
+            self.echo(f"lmbench: warning: could not write the analysis of the finished models ({exc})")
+
+    def _write_config_if_possible(self) -> None:
+        try:
+            self._write_config()
+        except (OSError, LmbenchError):
+            pass
 
     def failures(self) -> dict:
         return {label: info["error"] for label, info in self.models_info.items() if info["status"] == "failed"}
 
     def _run_one(self, job: Job) -> None:
         info = self.models_info[job.label]
-        self.echo(f"[{job.label}] fitting ...")
-        try:
-            rows, model, logprobs = self._fit_and_score(job)
-        except Exception as exc:  # one model's failure must not lose the others
-            if self.world.distributed and not isinstance(exc, LmbenchError) and job.spec.build().trains_collectively:
-                raise  # the other ranks may be waiting inside this fit's collectives: end the whole launch
-            message = str(exc) if isinstance(exc, LmbenchError) else f"{type(exc).__name__}: {exc}"
-            info.update(status="failed", error=message,
-                        traceback=None if isinstance(exc, LmbenchError) else traceback.format_exc())
-            self.echo(f"[{job.label}] FAILED: {message}")
+        need, have = job.spec.build().min_train_tokens(), int(self._train_ids(job).size)
+        if job.fraction < 1 and have < need:  # a sweep point too small for the model: a row with its reason
+            info.update(status="infeasible", error=f"{have:,} training tokens at fraction {job.fraction:g}, fewer "
+                                                   f"than the {need:,} {job.base_label} needs")
+            self.echo(f"[{job.label}] infeasible: {info['error']}")
             self._write_config()
             return
-        self.table.add(rows)
-        if job.label in self.needed:
+        reused = self.earlier.reuse(job, info, self.stems[job.label], self.out) if self.earlier else None
+        if reused is not None:
+            rows, model, scores, curve = reused
+            self.echo(f"[{job.label}] kept from the earlier run (same configuration and data)")
+        else:
+            self.echo(f"[{job.label}] fitting ...")
+            try:
+                rows, model, scores = self._fit_and_score(job)
+            except Exception as exc:  # one model's failure must not lose the others
+                if self.world.distributed and not isinstance(exc, LmbenchError) and job.spec.build().trains_collectively:
+                    raise  # the other ranks may be waiting inside this fit's collectives: end the whole launch
+                message = str(exc) if isinstance(exc, LmbenchError) else f"{type(exc).__name__}: {exc}"
+                info.update(status="failed", error=message,
+                            traceback=None if isinstance(exc, LmbenchError) else traceback.format_exc())
+                self.echo(f"[{job.label}] FAILED: {message}")
+                self._write_config()
+                return
+            curve = model.training_curve()
+        if job.label in self.needed and model is not None:
             self.fitted[job.label] = model
-        info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params,
-                    environment=model.environment(), valid_use=model.valid_use())
-        self._save_outputs(job.label, model, logprobs)
+        self.scores.update({(job.label, split): sc for split, sc in scores.items()})
+        if reused is None:
+            info.update(status="done", fitted=model.fitted_summary(), n_params=model.n_params,
+                        environment=model.environment(), valid_use=model.valid_use())
+            saved_bytes = self._save_outputs(job.label, model, scores, curve)
+            for row in rows:
+                row["saved_bytes"] = saved_bytes
+        elif curve is not None:
+            self.curves[job.label] = curve
+        self.table.add(rows)
         self._write_config()
         summary = ", ".join(f"{r['split']} ppl {_ppl_text(r)}" for r in rows)
         self.echo(f"[{job.label}] done in {rows[0]['fit_seconds']:.2f}s: {summary}")
+        if rows[0].get("stopped_by") == "time_budget":
+            self.echo(f"[{job.label}] cut short by the time budget: {_cut_short_text(rows[0])}")
 
-    def _save_outputs(self, label: str, model: LanguageModel, logprobs: dict) -> None:
-        """Scores, learning curve and checkpoint; each is listed in config.json only once written."""
+    def _save_outputs(self, label: str, model: LanguageModel, scores: dict, curve) -> int:
+        """Scores, learning curve and checkpoint, each bound to the run by its sha256 in config.json; returns the checkpoint's bytes."""
+        from ..files import sha256_of
         from ..scoring.tokens import save_model_scores
 
         info, stem = self.models_info[label], self.stems[label]
-        self.scores.update({(label, split): lp for split, lp in logprobs.items()})
         if self.config.save_scores:
-            save_model_scores(self.out / files.scores_file(stem), logprobs)
+            save_model_scores(self.out / files.scores_file(stem), {s: sc.logprobs for s, sc in scores.items()},
+                              {s: sc.line_offsets for s, sc in scores.items() if sc.own_tokens})
             info["scores"] = files.scores_file(stem)
-        curve = model.training_curve()
+            info["scores_sha256"] = sha256_of(self.out / files.scores_file(stem))
         if curve:
             (self.out / files.CURVES_DIR).mkdir(exist_ok=True)
             frame = pd.DataFrame(curve)
             atomic_write_text(self.out / files.curve_file(stem), frame.to_csv(index=False))
             self.curves[label] = frame
             info["curve"] = files.curve_file(stem)
+        saved_bytes = 0
         if self.config.save_models:
             (self.out / files.MODELS_DIR).mkdir(exist_ok=True)
-            model.save(self.out / files.checkpoint_file(stem))
+            path = self.out / files.checkpoint_file(stem)
+            model.save(path)
             info["checkpoint"] = files.checkpoint_file(stem)
+            info["checkpoint_sha256"] = sha256_of(path)
+            saved_bytes = path.stat().st_size
+        return saved_bytes
 
     def _fit_and_score(self, job: Job) -> tuple[list[dict], LanguageModel, dict]:
+        from .measure import PeakMemory, model_bytes
+
         seed_everything(job.seed)
         model = job.spec.build()
         model.label = job.label
-        splits = self.dataset.splits
+        peak = PeakMemory()
         start = time.perf_counter()
-        model.attach(self._peers(job))
-        model.fit(self._train_ids(job), splits["valid"], vocab=self.dataset.vocab)
+        with peak.watch():
+            model.attach(self._peers(job))
+            model.fit(self._train_ids(job), self.dataset.splits["valid"], vocab=self.dataset.vocab)
         fit_seconds = time.perf_counter() - start
-        rows, logprobs = [], {}
+        cost = {"model_bytes": model_bytes(model), "fit_peak_bytes": peak.increase_bytes}
+        rows, scores = [], {}
         for split in EVAL_SPLITS:
-            row, logprobs[split] = self._score(job, model, split, fit_seconds)
-            rows.append(row)
-        return rows, model, logprobs
+            row, scores[split] = self._score(job, model, split, fit_seconds)
+            rows.append({**row, **cost})
+        return rows, model, scores
 
     def _peers(self, job: Job) -> dict:
         """The fitted models ``job`` is built from (those that finished)."""
@@ -233,41 +288,48 @@ class Run:
     def _train_ids(self, job: Job) -> np.ndarray:
         return training_ids(self.dataset.splits["train"], self.dataset.vocab.eos_id, job.fraction)
 
-    def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, np.ndarray]:
+    def _score(self, job: Job, model: LanguageModel, split: str, fit_seconds: float) -> tuple[dict, "SplitScores"]:
+        held = self.held_out[split]
         start = time.perf_counter()
-        logprobs = np.asarray(model.logprobs(self.dataset.splits[split]), dtype=np.float64)
+        scores = model.score_split(held)
         seconds = time.perf_counter() - start
         stats = self.dataset.stats[split]
-        if logprobs.shape != (stats.n_tokens,):
-            raise RuntimeError(f"{job.label} scored {logprobs.size} tokens of {split}, expected {stats.n_tokens}")
-        result = eval_result(logprobs)
-        extras = model.split_extras(self.dataset.splits[split])
+        if not scores.own_tokens and scores.logprobs.shape != (stats.n_tokens,):
+            raise RuntimeError(f"{job.label} scored {scores.logprobs.size} tokens of {split}, "
+                               f"expected {stats.n_tokens}")
+        if scores.line_offsets.size != held.line_offsets.size:
+            raise RuntimeError(f"{job.label} scored {scores.line_offsets.size - 1} lines of {split}, "
+                               f"expected {held.n_lines}")
+        result = eval_result(scores.logprobs)
+        extras = model.split_extras(self.dataset.splits[split]) if not scores.own_tokens else {}
         if extras:
             self.models_info[job.label].setdefault("extras", {})[split] = extras
-        scores = result.as_dict()
-        scores["bits_per_byte"] = result.nll_nats / (math.log(2) * stats.n_bytes)
+        values = result.as_dict()
+        values["bits_per_byte"] = result.bits_per_byte(stats.n_bytes)
         if not model.comparable:
-            scores.update(nll_nats=math.nan, cross_entropy_nats=math.nan, bits_per_token=math.nan,
+            values.update(nll_nats=math.nan, cross_entropy_nats=math.nan, bits_per_token=math.nan,
                           bits_per_byte=math.nan, perplexity=math.nan)
         if result.n_nan:
-            self.echo(f"lmbench: warning: {job.label} gave {result.n_nan} {split} token(s) a NaN log-probability "
-                      f"(a numerical failure, not a zero probability); its {split} perplexity is NaN")
-        row = {"model": job.label, "split": split, **scores, "vocab_size": len(self.dataset.vocab),
+            warnings.warn(f"{job.label} gave {result.n_nan} {split} token(s) a NaN log-probability (a numerical "
+                          f"failure, not a zero probability); its {split} perplexity is NaN", stacklevel=2)
+        summary = model.fitted_summary()
+        row = {"model": job.label, "split": split, **values, "vocab_size": len(self.dataset.vocab),
                "n_params": model.n_params, "fit_seconds": fit_seconds, "eval_seconds": seconds,
                "comparable": model.comparable, "tuned_on_valid": split == "valid" and bool(model.valid_use()),
                "seed": job.seed, "family": model.family, "train_tokens": int(self._train_ids(job).size),
-               "note": _join(_note(model), _extras_note(extras)), "data_sha256": stats.sha256[:16]}
-        return row, logprobs
+               "note": _join(_note(model), _extras_note(extras)), "data_sha256": stats.sha256[:16],
+               "token_unit": summary.get("token_unit", "own") if scores.own_tokens else "run",
+               "stopped_by": summary.get("stopped_by", ""), "epochs_completed": summary.get("epochs_completed"),
+               "tokens_trained": summary.get("tokens_trained"),
+               "score_tokens_per_s": scores.logprobs.size / seconds if seconds > 0 else math.nan}
+        return row, scores
 
     # ------------------------------------------------------------ analysis after the models
 
     def _targets(self) -> dict:
-        from ..scoring.lines import line_offsets
         from ..analysis.summary import Targets
 
-        eos = self.dataset.vocab.eos_id
-        return {split: Targets(self.dataset.splits[split], line_offsets(self.dataset.splits[split], eos))
-                for split in EVAL_SPLITS}
+        return {split: Targets(h.ids, h.line_offsets, h.line_bytes) for split, h in self.held_out.items()}
 
     def _train_counts(self) -> np.ndarray:
         from ..analysis.buckets import train_counts
@@ -275,27 +337,33 @@ class Run:
         return train_counts(self.dataset.splits["train"], len(self.dataset.vocab))
 
     def _save_targets(self) -> None:
+        from ..files import sha256_of
         from ..scoring.tokens import save_targets
 
         if not self.config.save_scores:
             return
         (self.out / files.SCORES_DIR).mkdir(exist_ok=True)
-        targets = self._targets()
-        save_targets(self.out / files.SCORES_DIR / files.TARGETS_NPZ, {s: t.ids for s, t in targets.items()},
-                     {s: t.line_offsets for s, t in targets.items()}, self._train_counts())
+        path = self.out / files.SCORES_DIR / files.TARGETS_NPZ
+        save_targets(path, {s: h.ids for s, h in self.held_out.items()},
+                     {s: h.line_offsets for s, h in self.held_out.items()}, self._train_counts(),
+                     {s: h.line_bytes for s, h in self.held_out.items()})
+        self.targets_sha256 = sha256_of(path)
 
     def _analyse(self) -> None:
-        """Intervals, comparisons, buckets, seeds, figures and the report, from the per-token scores."""
+        """Intervals, comparisons, buckets, seeds, figures, report.md and results.json, from the per-token scores."""
         from .summarize import analyse, write_analysis
 
         frame = self.table.frame()
         sweep_of = {j.label: (j.base_label, j.fraction) for j in self.jobs} if self.config.fractions else None
         found = analyse(frame, self.scores, self._targets(), self._train_counts(), self.dataset.vocab.unk_id,
                         bootstrap=self.config.bootstrap, seed=self.config.seed,
-                        seed_groups=self._seed_groups(set(frame["model"])), sweep_of=sweep_of)
+                        seed_groups=self._seed_groups(set(frame["model"])), sweep_of=sweep_of,
+                        failed={j.label: (j.spec.cls.family, int(self._train_ids(j).size),
+                                          self.models_info[j.label]["error"])
+                                for j in self.jobs if self.models_info[j.label]["status"] in ("failed", "infeasible")})
         self.table.replace(found.table)
         self.sweep_notes = found.sweep_notes if sweep_of else None
-        write_analysis(self.out, found, self.dataset.name, self.curves, self._config_dict())
+        write_analysis(self.out, found, self.dataset.name, self.curves, self._config_dict("complete"))
 
     def _seed_groups(self, finished: set) -> dict:
         """Model (and fraction, in a sweep) -> labels of its finished per-seed fits, where there are several."""
@@ -315,27 +383,42 @@ class Run:
                                    if d.tokenizer.kind == "bpe" else "")
         self.echo(f"corpus {d.name}: {kind} tokens, normalize={d.tokenizer.normalize}, "
                   f"vocabulary {len(d.vocab):,}; {parts}")
-        self.echo(f"writing to {self.output.target}" + (" (staged until complete)" if self.out != self.output.target
-                                                       else ""))
+        staged = " (staged until complete)" if self.out != self.output.target else ""
+        self.echo(f"writing to {self.output.target}{staged}")
 
-    def _config_dict(self) -> dict:
+    def _config_dict(self, status: str | None = None) -> dict:
         return {
             "lmbench_version": __version__,
-            "status": self.status,
+            "status": status or self.status,
             "started": self.started.isoformat(timespec="seconds"),
             "wall_seconds": round((_dt.datetime.now() - self.started).total_seconds(), 2),
             "command": sys.argv,
             "options": asdict(self.config),
             "versions": self.versions,
             "machine": machine(),
+            "threads": thread_counts(),
             "distributed": self.world.describe(),
             "data": self.dataset.summary(),
+            "targets_sha256": getattr(self, "targets_sha256", None),
             "models": self.models_info,
             "sweep": getattr(self, "sweep_notes", None),
         }
 
     def _write_config(self) -> None:
         atomic_write_json(self.out / files.CONFIG, self._config_dict())
+
+
+def thread_counts() -> dict:
+    """The CPU threads torch (if imported) and the BLAS libraries use now, for config.json."""
+    torch = sys.modules.get("torch")
+    found = {"torch": torch.get_num_threads() if torch is not None else None}
+    try:
+        from threadpoolctl import threadpool_info
+
+        found["blas"] = sorted({info.get("num_threads") for info in threadpool_info() if info.get("num_threads")})
+    except ImportError:  # pragma: no cover
+        found["blas"] = None
+    return found
 
 
 def follow_run(config: RunConfig, expected: dict, world: World) -> None:
@@ -391,6 +474,18 @@ def _join(*parts: str) -> str:
 
 def _short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _cut_short_text(row: dict) -> str:
+    """How much of a fit cut short was done: its epochs and training tokens."""
+    done = row.get("epochs_completed")
+    seen = row.get("tokens_trained")
+    parts = []
+    if done is not None:
+        parts.append(f"{done} complete epoch{'s' * (done != 1)}")
+    if seen is not None:
+        parts.append(f"{seen:,} training tokens seen (the split has {row['train_tokens']:,})")
+    return ", ".join(parts) or "see config.json"
 
 
 def _ppl_text(row: dict) -> str:

@@ -31,7 +31,8 @@ class Analysis:
 
 
 def analyse(table: pd.DataFrame, scores: dict, targets: dict, train_counts: np.ndarray, unk_id: int, *,
-            bootstrap: int, seed: int, seed_groups: dict, sweep_of: dict | None = None) -> Analysis:
+            bootstrap: int, seed: int, seed_groups: dict, sweep_of: dict | None = None,
+            failed: dict | None = None) -> Analysis:
     """Intervals, pairwise comparisons, frequency buckets, seed summaries and the sweep of a run.
 
     Args:
@@ -44,13 +45,15 @@ def analyse(table: pd.DataFrame, scores: dict, targets: dict, train_counts: np.n
         seed: the bootstrap's seed.
         seed_groups: model -> the labels of its per-seed fits (where there are several).
         sweep_of: for a data-size sweep, label -> (model, fraction); None otherwise.
+        failed: label -> (family, train_tokens, why) of the fits that failed (a sweep lists them).
     """
     table, compare = summary.intervals_and_pairs(table, scores, targets, bootstrap, seed)
     buckets = summary.buckets(table, scores, targets, train_counts, unk_id)
     seeds = summary.seed_summary(table, seed_groups)
     found = Analysis(table, compare, buckets, seeds)
     if sweep_of:
-        found.sweep = sweep_table(table, {k: v[0] for k, v in sweep_of.items()}, {k: v[1] for k, v in sweep_of.items()})
+        found.sweep = sweep_table(table, {k: v[0] for k, v in sweep_of.items()}, {k: v[1] for k, v in sweep_of.items()},
+                                  failed)
         found.sweep_notes = describe_crossovers(crossovers(found.sweep))
     return found
 

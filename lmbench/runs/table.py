@@ -13,6 +13,9 @@ COLUMNS = [
     "model", "split", "n_tokens", "nll_nats", "cross_entropy_nats", "bits_per_token", "bits_per_byte",
     "perplexity", "ppl_low", "ppl_high", "n_zero_prob", "n_nan", "vocab_size", "n_params", "fit_seconds",
     "eval_seconds", "comparable", "tuned_on_valid", "seed", "family", "train_tokens", "note", "data_sha256",
+    # what the tokens are ("run": the run's; else the model's own tokenizer), how a fit ended, what a row costs
+    "token_unit", "stopped_by", "epochs_completed", "tokens_trained", "model_bytes", "saved_bytes",
+    "fit_peak_bytes", "score_tokens_per_s",
 ]
 
 PRINT_COLUMNS = ["model", "split", "n_tokens", "perplexity", "ppl_95", "bits_per_token", "bits_per_byte",
@@ -48,12 +51,20 @@ class ResultsTable:
 
 
 def format_table(frame: pd.DataFrame) -> str:
-    """Human-readable table of the main columns (``*`` marks valid rows used for tuning)."""
+    """Human-readable table of the main columns, with its footnotes.
+
+    ``valid*``: the valid row of a model that used valid while fitting; ``model^``: a fit cut short
+    (by the time budget); ``(own)``: figures over the model's own tokens, not the run's (compare such
+    rows by bits per byte). The 95% CI column is left out when the run has no intervals.
+    """
     shown = frame.copy()
     comparable = shown["comparable"].astype(bool)
-    shown["perplexity"] = [_fmt_ppl(p, c) for p, c in zip(frame["perplexity"], comparable)]
-    low = frame["ppl_low"] if "ppl_low" in frame else [math.nan] * len(frame)
-    high = frame["ppl_high"] if "ppl_high" in frame else [math.nan] * len(frame)
+    own = _column(frame, "token_unit", "run").astype(str) != "run"
+    cut = _column(frame, "stopped_by", "").astype(str) == "time_budget"
+    shown["perplexity"] = [_fmt_ppl(p, c) + (" (own)" if o else "") for p, c, o in zip(frame["perplexity"], comparable, own)]
+    shown["n_tokens"] = [f"{n} (own)" if o else str(n) for n, o in zip(frame["n_tokens"], own)]
+    low = _column(frame, "ppl_low", math.nan)
+    high = _column(frame, "ppl_high", math.nan)
     shown["ppl_95"] = [_fmt_interval(lo, hi) if c else "" for lo, hi, c in zip(low, high, comparable)]
     for col in ("bits_per_token", "bits_per_byte"):
         shown[col] = [_fmt_number(b) for b in frame[col]] if col in frame else ""
@@ -61,13 +72,39 @@ def format_table(frame: pd.DataFrame) -> str:
         shown[col] = [f"{s:.2f}" for s in frame[col]]
     if "tuned_on_valid" in frame:
         shown["split"] = [f"{s}*" if bool(t) else s for s, t in zip(frame["split"], frame["tuned_on_valid"])]
-    shown = shown[[c for c in PRINT_COLUMNS if c in shown]]
-    shown = shown.rename(columns={"bits_per_token": "bits/token", "bits_per_byte": "bits/byte", "ppl_95": "95% CI",
-                                  "fit_seconds": "fit_s", "eval_seconds": "eval_s"})
+    shown["model"] = [f"{m}^" if c else m for m, c in zip(frame["model"], cut)]
+    columns = [c for c in PRINT_COLUMNS if c in shown]
+    if not any(shown["ppl_95"]):
+        columns.remove("ppl_95")
+    shown = shown[columns].rename(columns={"bits_per_token": "bits/token", "bits_per_byte": "bits/byte",
+                                           "ppl_95": "95% CI", "fit_seconds": "fit_s", "eval_seconds": "eval_s"})
     text = shown.to_string(index=False)
     if "tuned_on_valid" in frame and frame["tuned_on_valid"].astype(bool).any():
         text += "\n* valid was used to fit this model (tuning or early stopping): that row is not held out"
+    for model in dict.fromkeys(frame["model"][cut]):
+        row = frame[frame["model"] == model].iloc[0]
+        text += f"\n^ {model}: training cut short by the time budget ({_cut_text(row)}): not a finished fit"
+    if own.any():
+        text += ("\n(own): over the model's own tokens, not the run's: its perplexity is not comparable with the "
+                 "others; compare bits/byte")
     return text
+
+
+def _column(frame: pd.DataFrame, name: str, default) -> pd.Series:
+    return frame[name].fillna(default) if name in frame else pd.Series([default] * len(frame), index=frame.index)
+
+
+def _cut_text(row) -> str:
+    parts = []
+    if _present(row.get("epochs_completed")):
+        parts.append(f"{int(row['epochs_completed'])} complete epoch(s)")
+    if _present(row.get("tokens_trained")):
+        parts.append(f"{int(row['tokens_trained']):,} tokens trained")
+    return ", ".join(parts) or "see stopped_by in perplexity.csv"
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and value != ""
 
 
 def _fmt_ppl(ppl, comparable) -> str:

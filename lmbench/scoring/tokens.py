@@ -16,6 +16,7 @@ Files are plain ``.npz`` (read with ``allow_pickle=False``) and written atomical
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,23 +70,29 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             return {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise LmbenchError(f"score file not found: {path}; was the run made with --no-save-scores?") from None
-    except (OSError, ValueError) as exc:
-        raise LmbenchError(f"cannot read score file {path} ({exc}); it is damaged or not an lmbench file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise LmbenchError(f"cannot read score file {path} ({type(exc).__name__}: {exc}); it is damaged or not an "
+                           f"lmbench file: re-run the run that wrote it") from None
 
 
 def save_targets(path: Path, splits: dict[str, np.ndarray], offsets: dict[str, np.ndarray],
-                 train_counts: np.ndarray) -> None:
+                 train_counts: np.ndarray, line_bytes: dict[str, np.ndarray] | None = None) -> None:
     """Write the shared targets file (see the module docstring)."""
     arrays = {"train_counts": np.asarray(train_counts, dtype=np.int64)}
     for split, ids in splits.items():
         arrays[f"{split}_ids"] = np.asarray(ids, dtype=np.int32)
         arrays[f"{split}_line_offsets"] = np.asarray(offsets[split], dtype=np.int64)
+        if line_bytes is not None and split in line_bytes:
+            arrays[f"{split}_line_bytes"] = np.asarray(line_bytes[split], dtype=np.int64)
     save_npz(path, arrays)
 
 
-def save_model_scores(path: Path, logprobs: dict[str, np.ndarray]) -> None:
-    """Write one model's per-split log-probabilities."""
-    save_npz(path, {split: np.asarray(lp, dtype=np.float64) for split, lp in logprobs.items()})
+def save_model_scores(path: Path, logprobs: dict[str, np.ndarray], own_offsets: dict | None = None) -> None:
+    """Write one model's per-split log-probabilities (and, for a model's own tokens, their line offsets)."""
+    arrays = {split: np.asarray(lp, dtype=np.float64) for split, lp in logprobs.items()}
+    for split, offsets in (own_offsets or {}).items():
+        arrays[f"{split}_line_offsets"] = np.asarray(offsets, dtype=np.int64)
+    save_npz(path, arrays)
 
 
 def read_scores(targets_path: Path, scores_path: Path, split: str) -> TokenScores:
