@@ -142,6 +142,9 @@ RUN_SCHEMA: dict[str, Rule] = {
     "save_models": _BOOL,
     "save_scores": _BOOL,
     "overwrite": _BOOL,
+    "resume": _BOOL,
+    "progress": _BOOL,
+    "threads": Rule("an integer >= 1", _int_at_least(1)),
     "fractions": Rule("a non-empty array of numbers in (0, 1], e.g. fractions = [0.1, 0.3, 1]",
                       _list_of(lambda v: is_number(v) and 0 < v <= 1, nonempty=True)),
 }
