@@ -109,3 +109,47 @@ def char_splits():
     ids, _ = vocab.encode(tokens)
     n = ids.size
     return vocab, ids[: n * 6 // 10], ids[n * 6 // 10: n * 8 // 10], ids[n * 8 // 10:]
+
+
+# ---------------------------------------------------------------- n-gram fixtures (built once per session)
+
+
+def split_lines(ids: np.ndarray, eos_id: int) -> list[list[int]]:
+    """The lines of an id array, each ending with its end-of-line id."""
+    ends = np.flatnonzero(ids == eos_id)
+    return [line.tolist() for line in np.split(ids, ends + 1) if line.size]
+
+
+@pytest.fixture(scope="session")
+def zipf_data():
+    """A long tail of rare words plus repeated phrases (counts of counts valid at every order up to 4):
+    (dataset, train lines, test lines), lines as lists of ids."""
+    rng = np.random.default_rng(13)
+    phrases = random_lines(rng, 80, words=40, max_len=10)
+    train = random_lines(rng, 1200, words=3000, max_len=10) + [phrases[i] for i in rng.zipf(1.6, 400) % 80]
+    ds = make_dataset(train, random_lines(rng, 60, words=3000),
+                      random_lines(rng, 40, words=3030, max_len=10) + phrases[:20])
+    eos = ds.vocab.eos_id
+    return ds, split_lines(ds.splits["train"], eos), split_lines(ds.splits["test"], eos)
+
+
+@pytest.fixture(scope="session")
+def spill_corpus():
+    """2,500 random lines of 30 words: a budget of ``SPILL_MEMORY`` bytes spills it in several sorted runs,
+    merge windows and scoring slices."""
+    rng = np.random.default_rng(7)
+    return make_dataset(random_lines(rng, 2500, words=30, max_len=14), random_lines(rng, 150, words=32),
+                        random_lines(rng, 150, words=32))
+
+
+#: a budget of 2,500 tokens per chunk and ~2,900 entries per window (see ``spill_corpus``).
+SPILL_MEMORY = 280_000
+
+
+@pytest.fixture(scope="session")
+def ptb_dataset():
+    """Penn Treebank (Mikolov's splits) with the word tokenizer, loaded once; skipped without $LMBENCH_DATA."""
+    from lmbench.data.corpora import load_corpus
+
+    require_corpus("ptb")
+    return build_dataset(load_corpus("ptb"), Tokenizer("word"))

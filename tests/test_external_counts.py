@@ -24,18 +24,16 @@ from lmbench.models.ngram.ondisk.arrays import SAMPLE_EVERY, ArrayFile, write_ar
 from lmbench.models.ngram.ondisk.budget import BYTES_PER_CHUNK_TOKEN
 from lmbench.models.ngram.ondisk.runs import SortedRuns
 from lmbench.models.checkpoint import load_model
+from lmbench.models.registry import resolve
 
-from tests.conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import SPILL_MEMORY, make_dataset
 
-#: a budget of 2,500 tokens per chunk and ~2,900 entries per window: several runs and windows on the corpus below.
-TINY = 280_000
+TINY = SPILL_MEMORY
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    rng = np.random.default_rng(7)
-    return make_dataset(random_lines(rng, 2500, words=30, max_len=14), random_lines(rng, 150, words=32),
-                        random_lines(rng, 150, words=32))
+@pytest.fixture
+def corpus(spill_corpus):
+    return spill_corpus
 
 
 def fit(cls, ds, **params):
@@ -50,19 +48,45 @@ def test_tiny_budget_spills_many_runs(corpus):
     assert len(chunks) >= 6
 
 
-@pytest.mark.parametrize("order", [1, 2, 3, 5])
-@pytest.mark.parametrize("cls,params", [(KneserNey, {}), (KneserNey, {"modified": False}),
-                                        (AbsoluteDiscount, {}), (WittenBell, {})])
-def test_on_disk_scores_equal_in_memory_scores_exactly(corpus, cls, params, order):
-    memory = fit(cls, corpus, order=order, storage="memory", **params)
-    disk = fit(cls, corpus, order=order, storage="disk", memory=TINY, **params)
+#: every n-gram family and form, by registry suffix ("": MLE).
+FAMILIES = ["", "add1", "addk", "kn", "kn1", "wb", "abs", "katz", "interp", "stupid", "kn-bo", "kn1-bo", "wb-bo", "abs-bo"]
+
+
+def fit_name(name, ds, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # small-data discount fallbacks, the same on both paths
+        return resolve(name, params).build().fit(ds.splits["train"], ds.splits["valid"], vocab=ds.vocab)
+
+
+def assert_same_scores(disk, memory, ds, history):
     assert disk.on_disk and not memory.on_disk
     for split in ("valid", "test"):
-        assert np.array_equal(disk.logprobs(corpus.splits[split]), memory.logprobs(corpus.splits[split]))
-    history = corpus.splits["test"][:7]
+        assert np.array_equal(disk.logprobs(ds.splits[split]), memory.logprobs(ds.splits[split]))
     assert np.array_equal(disk.next_logprobs(history), memory.next_logprobs(history))
     assert disk.n_params == memory.n_params
     assert disk.fitted_summary() == memory.fitted_summary()
+
+
+@pytest.mark.parametrize("order", [2, 4])
+@pytest.mark.parametrize("suffix", FAMILIES)
+def test_every_family_scores_the_same_on_and_off_disk(corpus, suffix, order):
+    name = f"{order}gram" + (f"-{suffix}" if suffix else "")
+    memory = fit_name(name, corpus, storage="memory")
+    disk = fit_name(name, corpus, storage="disk", memory=TINY)
+    assert_same_scores(disk, memory, corpus, corpus.splits["test"][:7])
+
+
+@settings(max_examples=120, deadline=None)
+@given(lines=st.lists(st.lists(st.integers(0, 9), max_size=9), min_size=1, max_size=40),
+       suffix=st.sampled_from(FAMILIES), order=st.integers(1, 5), memory=st.sampled_from([4096, 9000]),
+       history=st.lists(st.integers(0, 12), max_size=5))
+def test_on_and_off_disk_scores_are_equal_for_random_corpora_and_budgets(lines, suffix, order, memory, history):
+    text = [" ".join(f"w{t}" for t in line) for line in lines]
+    ds = make_dataset(text, text[::2], text[1::2] or text)
+    name = f"{order}gram" + (f"-{suffix}" if suffix else "")
+    history = np.array([h % len(ds.vocab) for h in history], dtype=np.int64)
+    assert_same_scores(fit_name(name, ds, storage="disk", memory=memory), fit_name(name, ds, storage="memory"),
+                       ds, history)
 
 
 def test_on_disk_tables_equal_in_memory_tables(corpus):
@@ -155,14 +179,9 @@ def test_on_disk_tables_go_under_the_scratch_dir_when_one_is_given(corpus, tmp_p
     assert model.counts_.folder.parent == tmp_path
 
 
-def test_ptb_on_disk_kneser_ney_equals_in_memory_and_kenlm():
+def test_ptb_on_disk_kneser_ney_equals_in_memory_and_kenlm(ptb_dataset):
     """PTB 5-gram KN spilled in 4 sorted runs: the in-memory scores exactly, KenLM's 141.19 test perplexity."""
-    from lmbench.data.corpora import load_corpus
-    from lmbench.data.dataset import build_dataset
-    from lmbench.data.tokenizers import Tokenizer
-
-    require_corpus("ptb")
-    ds = build_dataset(load_corpus("ptb"), Tokenizer("word"))
+    ds = ptb_dataset
     train, test = ds.splits["train"], ds.splits["test"]
     budget = "32M"
     assert len(list(line_chunks(train, ds.vocab.eos_id, Budget(parse_memory(budget)).chunk_tokens))) == 4

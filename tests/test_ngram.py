@@ -9,16 +9,13 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from lmbench.data.corpora import load_corpus
-from lmbench.data.dataset import build_dataset
 from lmbench.errors import LmbenchError
 from lmbench.models.ngram.mle import MAX_ORDER, MLE, AddK
 from lmbench.models.ngram.counts import NGramCounts, pad_lines
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import resolve
-from lmbench.data.tokenizers import Tokenizer
 
-from tests.conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import make_dataset, random_lines
 
 # ---------------------------------------------------------------- hand-worked examples
 #
@@ -274,10 +271,9 @@ def test_generation_is_seeded_and_stays_in_vocabulary(tiny_dataset):
 # ---------------------------------------------------------------- real data: the reference figures
 
 
-def test_ptb_add_one_bigram_matches_reference():
+def test_ptb_add_one_bigram_matches_reference(ptb_dataset):
     """../shared/reference: |V| = 10,000 gives add-one bigram 824.03 test and 854.48 valid."""
-    require_corpus("ptb")
-    ds = build_dataset(load_corpus("ptb"), Tokenizer("word"))
+    ds = ptb_dataset
     assert len(ds.vocab) == 10_000
     assert ds.stats["test"].n_tokens == 82_430 and ds.stats["valid"].n_tokens == 73_760
     model = AddK(order=2, k=1).fit(ds.splits["train"], vocab=ds.vocab)

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmbench.data.corpora import load_corpus
-from lmbench.data.dataset import build_dataset
+import lmbench
 from lmbench.errors import LmbenchError
 from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from lmbench.models.ngram.jelinek_mercer import JelinekMercer
@@ -21,10 +20,8 @@ from lmbench.models.ngram.katz import Katz, good_turing_ratios
 from lmbench.models.ngram.stupid_backoff import StupidBackoff
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import lookup, resolve
-from lmbench.runs.runner import RunConfig, run_benchmark
-from lmbench.data.tokenizers import Tokenizer
 
-from tests.conftest import make_dataset, random_lines, require_corpus
+from tests.conftest import make_dataset, random_lines
 
 # ---------------------------------------------------------------- hand-worked examples
 #
@@ -281,19 +278,23 @@ class Reference:
     # -- discounting methods: P(w | h) = (a - D(a)) / T + gamma P(w | h'), uniform at the bottom
 
     def discounted(self, followers, discounts):
+        def disc(k, a):
+            return 0.0 if a == 0 else discounts[k - 1][min(a, 3) - 1]
+
+        @lru_cache(maxsize=None)
+        def total_and_gamma(h):
+            seen = followers[len(h) + 1].get(h, {})
+            total = sum(seen.values())
+            return total, sum(disc(len(h) + 1, a) for a in seen.values()) / total if total else 1.0
+
         @lru_cache(maxsize=None)
         def p(h, w):
-            k = len(h) + 1
             below = p(h[1:], w) if h else 1.0 / self.V
-            seen = followers[k].get(h, {})
-            total = sum(seen.values())
+            total, gamma = total_and_gamma(h)
             if total == 0:
                 return below
-            D = discounts[k - 1]
-            disc = lambda a: 0.0 if a == 0 else D[min(a, 3) - 1]   # noqa: E731
-            gamma = sum(disc(a) for a in seen.values()) / total
-            a = seen.get(w, 0)
-            return (a - disc(a)) / total + gamma * below
+            a = followers[len(h) + 1][h].get(w, 0)
+            return (a - disc(len(h) + 1, a)) / total + gamma * below
         return p
 
     def kn_discounts(self):
@@ -335,6 +336,35 @@ class Reference:
             return lambdas[k - 1] * seen.get(w, 0) / total + (1 - lambdas[k - 1]) * below
         return p
 
+    def backoff(self, followers, alpha, unigram):
+        """SRILM's back-off form: alpha(k, h, w) for w seen after h, else bow(h) P(w | h'), with
+        bow(h) = (1 - sum_seen alpha) / (1 - sum_seen P(. | h')); ``unigram(w)`` at the bottom."""
+        @lru_cache(maxsize=None)
+        def bow(h):
+            seen = followers[len(h) + 1][h]
+            return (1 - sum(alpha(len(h) + 1, h, v) for v in seen)) / (1 - sum(p(h[1:], v) for v in seen))
+
+        @lru_cache(maxsize=None)
+        def p(h, w):
+            if not h:
+                return unigram(w)
+            seen = followers[len(h) + 1].get(h, {})
+            if not seen:
+                return p(h[1:], w)
+            return alpha(len(h) + 1, h, w) if w in seen else bow(h) * p(h[1:], w)
+        return p
+
+    def discounted_alpha(self, followers, discounts):
+        """alpha(k, h, w) = (a - D(a)) / sum_v a(h v) of the discounting methods."""
+        def alpha(k, h, w):
+            seen, D = followers[k][h], discounts[k - 1]
+            return (seen[w] - D[min(seen[w], 3) - 1]) / sum(seen.values())
+        return alpha
+
+    def witten_bell_alpha(self, k, h, w):
+        seen = self.followers[k][h]
+        return seen[w] / (sum(seen.values()) + len(seen))
+
     def katz(self, k_max):
         ratios = []
         for k in range(1, self.order + 1):
@@ -362,29 +392,6 @@ class Reference:
             room = 1 - sum(p(h[1:], v) for v in seen)
             return left / room * p(h[1:], w)
         return p, ratios
-
-
-@pytest.fixture(scope="module")
-def zipf_data():
-    """A long tail of rare words plus repeated phrases: counts of counts valid at every order up to 4."""
-    rng = np.random.default_rng(13)
-    phrases = random_lines(rng, 80, words=40, max_len=10)
-    train = random_lines(rng, 1200, words=3000, max_len=10) + [phrases[i] for i in rng.zipf(1.6, 400) % 80]
-    ds = make_dataset(train, random_lines(rng, 60, words=3000),
-                      random_lines(rng, 40, words=3030, max_len=10) + phrases[:20])
-    lines = []
-    ids = ds.splits["train"].tolist()
-    start = 0
-    for i, t in enumerate(ids):
-        if t == ds.vocab.eos_id:
-            lines.append(ids[start: i + 1])
-            start = i + 1
-    test_lines, start, test_ids = [], 0, ds.splits["test"].tolist()
-    for i, t in enumerate(test_ids):
-        if t == ds.vocab.eos_id:
-            test_lines.append(test_ids[start: i + 1])
-            start = i + 1
-    return ds, lines, test_lines
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
@@ -628,11 +635,8 @@ def test_runner_marks_stupid_backoff_not_comparable(tmp_path):
     rng = np.random.default_rng(5)
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(random_lines(rng, 200)) + "\n")
-    config = RunConfig(models=["trigram-stupid", "trigram-kn"], corpus=str(corpus), out=str(tmp_path / "out"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = run_benchmark(config, echo=lambda *a: None)
-    assert not result.failures
+    lmbench.run(["trigram-stupid", "trigram-kn"], corpus=str(corpus), out=str(tmp_path / "out"), bootstrap=0,
+                save_models=False, save_scores=False, progress=False, quiet=True)
     table = pd.read_csv(tmp_path / "out" / "perplexity.csv")
     stupid = table[table.model == "trigram-stupid"]
     assert len(stupid) == 2 and not stupid.comparable.any() and stupid.perplexity.isna().all()
@@ -647,10 +651,9 @@ def test_runner_marks_stupid_backoff_not_comparable(tmp_path):
 KENLM_PTB = {2: (199.02, 185.70), 3: (157.77, 148.28), 4: (149.90, 142.72), 5: (148.01, 141.19)}
 
 
-def test_ptb_kneser_ney_matches_kenlm():
+def test_ptb_kneser_ney_matches_kenlm(ptb_dataset):
     """lmbench's n-gram-kn within 1% of KenLM's lmplz -o n on PTB (PTB's <unk> is an ordinary word)."""
-    require_corpus("ptb")
-    ds = build_dataset(load_corpus("ptb"), Tokenizer("word"))
+    ds = ptb_dataset
     for order, (valid, test) in KENLM_PTB.items():
         model = KneserNey(order=order).fit(ds.splits["train"], vocab=ds.vocab)
         assert model.perplexity(ds.splits["valid"]) == pytest.approx(valid, rel=0.01)
