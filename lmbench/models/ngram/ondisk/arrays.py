@@ -84,23 +84,6 @@ class ArrayFile:
         result[order] = out
         return result
 
-    def count_of_counts(self, max_count: int, window_items: int) -> np.ndarray:
-        """n_r = how many entries equal r, for r = 0..max_count (one streaming pass)."""
-        n = np.zeros(max_count + 1, dtype=np.int64)
-        for _, values in self.windows(window_items):
-            small = values[(values >= 0) & (values <= max_count)]
-            n += np.bincount(small, minlength=max_count + 1)
-        return n
-
-    def sum(self, window_items: int) -> int:
-        return int(sum(int(values.sum()) for _, values in self.windows(window_items)))
-
-    def memmap(self) -> np.ndarray:
-        """The whole array mapped read-only (for saving a checkpoint; pages are read as they are used)."""
-        if self.size == 0:
-            return np.empty(0, self.dtype)
-        return self.window(0, self.size)
-
     def remove(self) -> None:
         """Delete the file (a borrowed region of another file is only let go)."""
         if self.handle is not None:
