@@ -176,8 +176,13 @@ def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> n
     return out
 
 
-def _encode(tokenized: _Tokenized, vocab: Vocabulary) -> tuple[np.ndarray, int]:
+def _encode(tokenized: _Tokenized, vocab: Vocabulary, oov_mask: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """Ids with line ends, block by block into one int32 array (each block's codes let go once written).
+
+    Args:
+        tokenized: the lines' codes.
+        vocab: the vocabulary.
+        oov_mask: if given, a bool array (tokens + lines,) set True where a token is out of vocabulary.
 
     Returns:
         (ids (tokens + lines,) int32, tokens mapped to ``<unk>`` because the vocabulary lacks them).
@@ -190,8 +195,11 @@ def _encode(tokenized: _Tokenized, vocab: Vocabulary) -> tuple[np.ndarray, int]:
     position, blocks = 0, tokenized.blocks
     tokenized.blocks = []
     for first, codes in zip(range(0, tokenized.lengths.size, BLOCK_LINES), blocks):
-        ids = with_line_ends(lookup[codes], tokenized.lengths[first:first + BLOCK_LINES], vocab.eos_id)
+        lengths = tokenized.lengths[first:first + BLOCK_LINES]
+        ids = with_line_ends(lookup[codes], lengths, vocab.eos_id)
         out[position:position + ids.size] = ids
+        if oov_mask is not None:  # the line ends (eos) are never out of vocabulary
+            oov_mask[position:position + ids.size] = with_line_ends(unknown[codes].astype(np.int32), lengths, 0) == 1
         position += ids.size
     return out, n_oov
 
@@ -212,6 +220,14 @@ def encode_lines(lines: list[str], tokenizer: Tokenizer, vocab: Vocabulary) -> t
         (int32 ids (tokens + len(lines),), number of out-of-vocabulary tokens mapped to ``<unk>``).
     """
     return _encode(_tokenize(lines, tokenizer), vocab)
+
+
+def encode_lines_with_oov(lines: list[str], tokenizer: Tokenizer, vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_lines` and, per id, whether its token was out of the vocabulary (bool (tokens + lines,))."""
+    tokenized = _tokenize(lines, tokenizer)
+    mask = np.zeros(int(tokenized.lengths.sum()) + tokenized.lengths.size, dtype=bool)
+    ids, _ = _encode(tokenized, vocab, mask)
+    return ids, mask
 
 
 def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocabulary) -> SplitStats:

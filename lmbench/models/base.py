@@ -176,6 +176,12 @@ class LanguageModel(ABC):
         self._check_fitted()
         save_model(self, path)
 
+    def check_unchanged(self) -> None:
+        """Raise a one-line LmbenchError if the checkpoint this model's arrays are mapped from changed since loading."""
+        from .checkpoint import check_unchanged
+
+        check_unchanged(self)
+
     #: old parameter name -> new name; checkpoints and ``--set`` that use an old name still work (see
     #: :func:`lmbench.models.registry.resolve` for the one-line note a user gets).
     renamed_params: dict = {}

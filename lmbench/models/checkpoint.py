@@ -113,30 +113,68 @@ def _torch_checkpoint(payload: dict, file: BinaryIO) -> None:
     torch.save({**payload, "format": TORCH_FORMAT, "state": state}, file)
 
 
-#: stored arrays of at least this many bytes are memory-mapped from the checkpoint rather than read, so
-#: a large model (an n-gram table counted on disk) is scored without loading it whole.
+#: a checkpoint whose arrays add up to less than this is read into memory whole: a loaded model then never
+#: changes, whatever happens to its file later. Larger ones (n-gram tables counted on disk) are mapped.
+COPY_BELOW_BYTES = 256 << 20
+#: in a mapped checkpoint, the arrays of at least this many bytes are memory-mapped rather than read.
 MAP_BYTES = 1 << 20
+#: bytes of a mapped member checked per step against its CRC-32 (the zip's own checksum).
+CRC_BLOCK = 16 << 20
 
 
-def payload_from_zip(archive: zipfile.ZipFile, path: str | Path | None = None) -> dict:
+def payload_from_zip(archive: zipfile.ZipFile, path: str | Path | None = None, verify: bool = True) -> dict:
     """The payload of an open :data:`FORMAT` checkpoint: its header with the arrays put back in ``state``.
 
-    Arrays are read with ``allow_pickle=False``; nothing in the file is executed. With the archive's
-    ``path``, arrays of :data:`MAP_BYTES` or more are copy-on-write memory maps of the file (members
-    are stored uncompressed, see :func:`_mapped_array`). Raises ValueError, KeyError or
-    zipfile.BadZipFile for a damaged file (:func:`lmbench.models.registry.load_model` reports them).
+    Arrays are read with ``allow_pickle=False``; nothing in the file is executed. Every ``.npy``
+    header is checked against its member's size before anything is allocated (a header may not
+    declare more data than the file holds). Read members are checked by their CRC-32 as zipfile
+    reads them; with the archive's ``path``, a checkpoint of :data:`COPY_BELOW_BYTES` or more maps its
+    arrays of :data:`MAP_BYTES` or more (copy-on-write, see :func:`_mapped_array`), each checked
+    against its CRC-32 when ``verify`` (one sequential read; a flipped bit is an error, not other
+    scores). Raises ValueError, KeyError or zipfile.BadZipFile for a damaged file.
     """
     payload = json.loads(archive.read(HEADER_MEMBER), object_hook=_untag)
     if not isinstance(payload, dict) or not isinstance(payload.get("state"), dict):
         raise ValueError("the header is not a checkpoint header")
-    for key in payload.get("numpy_keys", []):
-        info = archive.getinfo(f"{key}.npy")
-        mapped = _mapped_array(path, info) if path is not None else None
+    infos = {key: archive.getinfo(f"{key}.npy") for key in payload.get("numpy_keys", [])}
+    total = sum(info.file_size for info in infos.values())
+    for key, info in infos.items():
+        mapped = None
+        if path is not None and total >= COPY_BELOW_BYTES:
+            mapped = _mapped_array(path, info)
+            if mapped is not None and verify:
+                _check_crc(path, info, mapped)
         if mapped is None:
+            with archive.open(info) as member:
+                _check_npy_size(member, info)
             with archive.open(info) as member:
                 mapped = np.lib.format.read_array(member, allow_pickle=False)
         payload["state"][key] = mapped
     return payload
+
+
+def _npy_header(handle) -> tuple[tuple, bool, np.dtype]:
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read_header(handle)
+
+
+def _declared_bytes(shape, dtype: np.dtype) -> int:
+    n = 1
+    for dim in shape:
+        n *= int(dim)
+    return n * dtype.itemsize
+
+
+def _check_npy_size(member, info: zipfile.ZipInfo) -> None:
+    """Refuse a ``.npy`` member whose header declares another amount of data than the member holds."""
+    shape, _, dtype = _npy_header(member)
+    if dtype.hasobject:
+        raise ValueError(f"member {info.filename} holds Python objects")
+    declared, stored = _declared_bytes(shape, dtype), info.file_size - member.tell()
+    if declared != stored:
+        raise ValueError(f"member {info.filename} declares shape {shape} of {dtype} ({declared:,} bytes) but holds "
+                         f"{stored:,} bytes")
 
 
 def _mapped_array(path: str | Path, info: zipfile.ZipInfo) -> np.ndarray | None:
@@ -145,7 +183,7 @@ def _mapped_array(path: str | Path, info: zipfile.ZipInfo) -> np.ndarray | None:
     The member's bytes start after its local file header (30 bytes, then the name and the extra
     field, whose lengths it gives); they are a ``.npy`` file whose header says dtype, shape and order.
     A map holds the file it was made from: replacing the checkpoint later (lmbench writes by rename)
-    does not change a loaded model.
+    does not change a loaded model; :func:`check_unchanged` notices a file changed in place.
     """
     if info.compress_type != zipfile.ZIP_STORED or info.file_size < MAP_BYTES:
         return None
@@ -155,14 +193,64 @@ def _mapped_array(path: str | Path, info: zipfile.ZipInfo) -> np.ndarray | None:
         if local[:4] != b"PK\x03\x04":
             raise ValueError(f"member {info.filename} has no local header")
         name_length, extra_length = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
-        handle.seek(info.header_offset + 30 + name_length + extra_length)
-        version = np.lib.format.read_magic(handle)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(handle)
+        start = info.header_offset + 30 + name_length + extra_length
+        handle.seek(start)
+        shape, fortran_order, dtype = _npy_header(handle)
         offset = handle.tell()
+        file_size = os.fstat(handle.fileno()).st_size
     if dtype.hasobject:
         raise ValueError(f"member {info.filename} holds Python objects")
+    declared = _declared_bytes(shape, dtype)
+    if declared != info.file_size - (offset - start) or start + info.file_size > file_size:
+        raise ValueError(f"member {info.filename} declares shape {shape} of {dtype} ({declared:,} bytes), which is "
+                         f"not what the file holds")
     return np.memmap(path, dtype=dtype, mode="c", offset=offset, shape=shape, order="F" if fortran_order else "C")
+
+
+def _check_crc(path, info: zipfile.ZipInfo, mapped: np.ndarray) -> None:
+    """Compare a mapped member (its ``.npy`` header and data) with the CRC-32 the zip recorded for it."""
+    import zlib
+
+    data_offset = mapped.offset
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+        handle.seek(start)
+        crc = zlib.crc32(handle.read(data_offset - start))
+        remaining = info.file_size - (data_offset - start)
+        while remaining > 0:
+            chunk = handle.read(min(CRC_BLOCK, remaining))
+            if not chunk:
+                break
+            crc = zlib.crc32(chunk, crc)
+            remaining -= len(chunk)
+    if crc != info.CRC:
+        raise ValueError(f"member {info.filename} does not match its CRC-32 (the file was changed or damaged)")
+
+
+def file_signature(path) -> tuple:
+    """What :func:`check_unchanged` compares: the file's inode, size and modification time."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def check_unchanged(model) -> None:
+    """Raise a one-line LmbenchError if the checkpoint a model's arrays are mapped from changed since it was loaded.
+
+    A model read whole (every checkpoint below :data:`COPY_BELOW_BYTES`) never depends on its file.
+    """
+    mapped = getattr(model, "mapped_from_", None)
+    if mapped is None:
+        return
+    path, signature = mapped
+    try:
+        now = file_signature(path)
+    except OSError:
+        now = None
+    if now != signature:
+        raise LmbenchError(f"{path} changed on disk after the model was loaded from it (its arrays are mapped from "
+                           f"the file); load the model again")
 
 
 def save_model(model, path: str | Path) -> None:
@@ -226,17 +314,25 @@ def checkpoint_class(name, path) -> type:
     return cls
 
 
-def load_model(path):
+def load_model(path, verify: bool = True):
     """Load a model saved with :func:`save_model` (or ``LanguageModel.save``).
 
+    Args:
+        path: the checkpoint.
+        verify: check mapped arrays against their CRC-32 (see :func:`payload_from_zip`).
+
     Anything that is not such a checkpoint (empty, truncated, a text file, someone else's zip or
-    PyTorch file) is a one-line LmbenchError saying what the file is.
+    PyTorch file, an array header larger than its data) is a one-line LmbenchError saying what the
+    file is.
     """
     path = Path(path)
-    payload = read_checkpoint(path)
+    payload = read_checkpoint(path, verify)
     cls = checkpoint_class(payload["class"], path)
     try:
-        return cls.from_payload(payload)
+        model = cls.from_payload(payload)
+        if any(isinstance(v, np.memmap) for v in payload["state"].values()):
+            model.mapped_from_ = (path, file_signature(path))
+        return model
     except LmbenchError as exc:
         raise LmbenchError(f"{path}: {exc}") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as exc:
@@ -248,7 +344,7 @@ def load_model(path):
 REMAKE = "make it again (re-run the `lmbench run` that wrote it, or lmbench.models.save_model)"
 
 
-def read_checkpoint(path: Path) -> dict:
+def read_checkpoint(path: Path, verify: bool = True) -> dict:
     """The payload of a checkpoint file (format, class, params, vocab, state, numpy_keys), checked."""
     head = _read_head(path)
     if not zipfile.is_zipfile(path):
@@ -262,7 +358,7 @@ def read_checkpoint(path: Path) -> dict:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if HEADER_MEMBER in names:
-                payload = payload_from_zip(archive, path)
+                payload = payload_from_zip(archive, path, verify)
             elif any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
                 payload = None
             else:

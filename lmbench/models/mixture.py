@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ..errors import LmbenchError
+from ..errors import LmbenchError, is_finite_number, is_whole
 from ..data.vocab import Vocabulary
 from .base import LanguageModel
 
@@ -42,7 +42,7 @@ class MixtureLM(LanguageModel):
     def __init__(self, components: tuple = (), weights: tuple | None = None, max_iter: int = 200,
                  tol: float = 1e-7):
         self.components = tuple(components)
-        self.weights = None if weights is None else tuple(weights)
+        self.weights = None if weights is None else tuple(weights) if isinstance(weights, (list, tuple)) else weights
         self.max_iter = max_iter
         self.tol = tol
 
@@ -55,6 +55,15 @@ class MixtureLM(LanguageModel):
         missing = [c for c in self.components if c not in peers]
         if missing:
             raise LmbenchError(f"mixture needs the fitted models {', '.join(missing)}; list them in --models")
+        scores_only = [c for c in self.components if not peers[c].comparable]
+        if scores_only:
+            raise LmbenchError(f"{scores_only[0]} gives scores that are not probabilities "
+                               f"({peers[scores_only[0]].not_comparable_reason}); a mixture of it would not be a "
+                               f"distribution either: mix only models that are (e.g. kn, wb, katz, lstm)")
+        own = [c for c in self.components if getattr(peers[c], "family", "") == "pretrained"]
+        if own:
+            raise LmbenchError(f"{own[0]} scores its own tokens, not the run's: it cannot be mixed token by token with "
+                               f"models over the run's vocabulary")
         self.models_ = [peers[c] for c in self.components]
 
     def check_params(self) -> None:
@@ -62,12 +71,16 @@ class MixtureLM(LanguageModel):
             raise LmbenchError(f"a mixture needs at least two different components, got {list(self.components)}; "
                                f"e.g. mix(5gram-kn+lstm)")
         if self.weights is not None:
-            w = np.asarray(self.weights, dtype=np.float64)
+            values = self.weights if isinstance(self.weights, (list, tuple)) else [self.weights]
+            if not all(is_finite_number(v) for v in values):
+                raise LmbenchError(f"mixture weights must be {len(self.components)} numbers summing to 1 (e.g. "
+                                   f"--set 'MIX.weights=[0.5, 0.5]'), got {self.weights!r}")
+            w = np.asarray(values, dtype=np.float64)
             if w.shape != (len(self.components),) or not np.isfinite(w).all() or (w < 0).any() \
                     or abs(w.sum() - 1) > 1e-9:
                 raise LmbenchError(f"mixture weights must be {len(self.components)} non-negative numbers summing "
-                                   f"to 1, got {list(self.weights)}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, int) or self.max_iter < 1:
+                                   f"to 1, got {values}")
+        if not is_whole(self.max_iter) or self.max_iter < 1:
             raise LmbenchError(f"max_iter must be a whole number >= 1, got {self.max_iter!r}")
         if not isinstance(self.tol, (int, float)) or not np.isfinite(self.tol) or self.tol <= 0:
             raise LmbenchError(f"tol must be a number > 0, got {self.tol!r}")

@@ -130,8 +130,25 @@ class RunResult:
         info = self._model_info(model)
         if not info.get("scores"):
             raise LmbenchError(f"{model} of {self.out_dir} has no saved scores (run without --no-save-scores)")
-        return read_scores(self.out_dir / files.SCORES_DIR / files.TARGETS_NPZ,
-                           self.out_dir / files.SCORES_DIR / Path(info["scores"]).name, split)
+        targets = self.out_dir / files.SCORES_DIR / files.TARGETS_NPZ
+        scores = self.out_dir / files.SCORES_DIR / Path(info["scores"]).name
+        self._check_bound(targets, self.config.get("targets_sha256"))
+        self._check_bound(scores, info.get("scores_sha256"))
+        return read_scores(targets, scores, split)
+
+    def _check_bound(self, path: Path, sha256: str | None, limit: int = 256 << 20) -> None:
+        """Refuse a file that is not the one this run wrote (its sha256, recorded in config.json, differs).
+
+        Files above ``limit`` bytes (large checkpoints) are checked by size here and by the CRC-32 of
+        their arrays when loaded. Runs of lmbench 0.2 recorded no checksums and are not checked.
+        """
+        from ..files import sha256_of
+
+        if sha256 is None or not path.is_file() or path.stat().st_size > limit:
+            return
+        if sha256_of(path) != sha256:
+            raise LmbenchError(f"{path} is not the file this run wrote (its sha256 differs from the one in "
+                               f"config.json): it was replaced or damaged; re-run the run that wrote it")
 
     def model(self, name: str):
         """A saved model of the run with the run's tokenizer (:class:`lmbench.scoring.text.TextModel`).
@@ -155,7 +172,9 @@ class RunResult:
         if not info.get("checkpoint"):
             raise LmbenchError(f"{name} of {self.out_dir} has no saved model (runs made with --no-save-models "
                                f"keep none, and failed models have none)")
-        model = load_model(self.out_dir / info["checkpoint"])
+        path = self.out_dir / info["checkpoint"]
+        self._check_bound(path, info.get("checkpoint_sha256"))
+        model = load_model(path)
         model.label = name
         needs = model.requires()
         if needs:  # e.g. a mixture: load the models it is built from

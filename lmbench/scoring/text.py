@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.dataset import encode_lines
 from ..errors import LmbenchError
+from .lines import line_offsets
 from .metrics import exp_or_inf
 
 LN10 = math.log(10.0)
@@ -25,18 +26,25 @@ class TextScores:
     """Scores of a text.
 
     Attributes:
-        tokens: every scored token as text (end-of-line tokens included), (N,).
-        ids: their vocabulary ids (N,).
+        ids: the vocabulary id of every scored token (N,), end-of-line tokens included.
         logprobs: natural-log probability of each (N,), ``-inf`` for probability zero.
         oov: whether each token was out of the vocabulary (scored as ``<unk>``) (N,).
         line_offsets: (L+1,), line i is tokens offsets[i]:offsets[i+1].
+        text_lines: the text's lines; ``tokens`` (each token as text) is made from them when asked for.
+        tokenizer: the tokenizer that split them.
     """
 
-    tokens: list
     ids: np.ndarray
     logprobs: np.ndarray
     oov: np.ndarray
     line_offsets: np.ndarray
+    text_lines: tuple = ()
+    tokenizer: object = None
+
+    @property
+    def tokens(self) -> list[str]:
+        """Every scored token as text, end-of-line tokens included (N,)."""
+        return [tok for line in self.text_lines for tok in self.tokenizer.tokenize_line(line) + [self.tokenizer.eos]]
 
     @property
     def n_tokens(self) -> int:
@@ -106,22 +114,24 @@ def read_text_source(file, encoding: str = "utf-8") -> str:
     return decode(read_text_bytes(file), encoding, file)
 
 
+#: the longest line ``score`` reads (characters): tokens of a line are strings while it is split.
+MAX_LINE_CHARS = 10_000_000
+
+
 def score_lines(model, tokenizer, lines: list[str]) -> TextScores:
-    """Score lines of text with a fitted model and the tokenizer of its run."""
+    """Score lines of text with a fitted model and the tokenizer of its run (nothing held per token but arrays)."""
+    from ..data.dataset import encode_lines_with_oov
+
     if not lines:
         raise LmbenchError("the text to score is empty; give at least one line")
-    vocab = model.vocab_
-    ids, _ = encode_lines(lines, tokenizer, vocab)
-    per_line = [tokenizer.tokenize_line(line) + [tokenizer.eos] for line in lines]
-    tokens = [tok for toks in per_line for tok in toks]
-    offsets = np.concatenate([[0], np.cumsum([len(t) for t in per_line])]).astype(np.int64)
-    import pandas as pd
-
-    known = pd.Index(list(vocab.stoi)).get_indexer(tokens) >= 0  # one hashed lookup for all tokens
-    oov = (ids == vocab.unk_id) & ~known
-    oov[offsets[1:] - 1] = False  # end-of-line tokens are never OOV
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+    if len(lines[longest]) > MAX_LINE_CHARS:
+        raise LmbenchError(f"line {longest + 1} of the text has {len(lines[longest]):,} characters, more than the "
+                           f"{MAX_LINE_CHARS:,} a line may have here; split the text into lines (scores are per line)")
+    ids, oov = encode_lines_with_oov(lines, tokenizer, model.vocab_)
+    offsets = line_offsets(ids, model.vocab_.eos_id)  # the end of line is structural: one per line
     logprobs = np.asarray(model.logprobs(ids), dtype=np.float64)
-    return TextScores(tokens, ids, logprobs, oov, offsets)
+    return TextScores(ids, logprobs, oov, offsets, tuple(lines), tokenizer)
 
 
 def score_text(model, tokenizer, text: str) -> TextScores:
@@ -161,7 +171,13 @@ class TextModel:
 
     def score_text(self, text: str) -> TextScores:
         """Score new text the way a held-out split is scored (KenLM's ``query``): per token, per line, in total."""
+        self._check_unchanged()
         return score_text(self.model, self.tokenizer, text)
+
+    def _check_unchanged(self) -> None:
+        check = getattr(self.model, "check_unchanged", None)
+        if check is not None:
+            check()
 
     def logscore(self, word: str, context=()) -> float:
         """log2 P(word | context) at the start of a line, as nltk.lm's ``logscore`` (``-inf`` for probability 0).
@@ -173,6 +189,7 @@ class TextModel:
                 sequence of tokens; the model sees its start-of-line context before them.
         """
         word_id = self._token_id(word)
+        self._check_unchanged()
         return float(self.model.next_logprobs(self._context_ids(context))[word_id]) / math.log(2.0)
 
     def score(self, word: str, context=()) -> float:
@@ -198,6 +215,7 @@ class TextModel:
         ids = ids[:-1]  # the last line of the prefix continues: no end of line after it
         if n_oov:
             warnings.warn(f"{n_oov} prefix token(s) are not in the vocabulary and were read as <unk>", stacklevel=2)
+        self._check_unchanged()
         out = self.model.generate(ids, length, temperature=temperature, top_k=top_k, greedy=greedy, seed=seed)
         shown = [tok for i, line in enumerate(lines)
                  for tok in ([tokenizer.eos] if i else []) + tokenizer.tokenize_line(line)]
