@@ -96,6 +96,58 @@ class RunResult:
         """sweep.csv of a data-size sweep (model, family, fraction, train_tokens, split, perplexity, ...), or None."""
         return self._optional_csv(files.SWEEP_CSV)
 
+    @property
+    def results(self) -> dict | None:
+        """results.json (every model's figures and the comparisons, for programs), or None for a run without one."""
+        path = self.out_dir / files.RESULTS_JSON
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise LmbenchError(f"{path} is not valid JSON; it is damaged: re-run the run that wrote it") from None
+
+    #: what :meth:`plot` draws.
+    PLOTS = ("perplexity", "curves", "buckets", "sweep", "cost")
+
+    def plot(self, kind: str = "perplexity"):
+        """One of the run's figures as a matplotlib Figure (a notebook shows it inline).
+
+        Args:
+            kind: "perplexity" (held-out perplexity with intervals), "curves" (learning curves of the
+                neural models), "buckets" (perplexity by training frequency of the target), "sweep"
+                (test perplexity against training size, for a sweep), "cost" (bits per byte against
+                model size and fit time).
+        """
+        from ..report import plots
+        from .summarize import reference_lines
+
+        if kind not in self.PLOTS:
+            raise unknown_name_error("plot", str(kind), list(self.PLOTS))
+        name = self.config["data"]["name"]
+        table = self.table
+        if kind == "perplexity":
+            return plots.perplexity_figure(table, f"{name}: held-out perplexity (95% bootstrap intervals)")
+        if kind == "cost":
+            return plots.cost_figure(table, f"{name}: test bits per byte against cost")
+        if kind == "curves":
+            curves = self.curves()
+            if not curves:
+                raise LmbenchError(f"{self.out_dir} has no learning curves (no model of the run is trained iteratively)")
+            return plots.curves_figure(curves, f"{name}: learning curves", references=reference_lines(table, curves))
+        frame = self.buckets if kind == "buckets" else self.sweep
+        if frame is None:
+            raise LmbenchError(f"{self.out_dir} has no {kind} table"
+                               + (" (not a data-size sweep)" if kind == "sweep" else ""))
+        if kind == "buckets":
+            return plots.buckets_figure(frame, f"{name}: perplexity by training frequency of the target")
+        return plots.sweep_figure(frame, f"{name}: test perplexity by training size")
+
+    def curves(self) -> dict:
+        """label -> learning curve (a DataFrame per neural model: epoch, train_ppl, valid_ppl, ...)."""
+        return {label: _read_csv(self.out_dir / info["curve"]) for label, info in self.config["models"].items()
+                if info.get("curve") and (self.out_dir / info["curve"]).exists()}
+
     def _optional_csv(self, name: str):
         path = self.out_dir / name
         return _read_csv(path) if path.exists() else None

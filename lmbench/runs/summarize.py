@@ -14,8 +14,9 @@ import pandas as pd
 
 from ..analysis import summary
 from ..analysis.sweep import crossovers, describe_crossovers, sweep_table
-from ..files import atomic_write_text
+from ..files import atomic_write_json, atomic_write_text
 from . import files
+from .results_json import results_document
 
 
 @dataclass
@@ -78,6 +79,7 @@ def write_analysis(out: Path, found: Analysis, name: str, curves: dict, config: 
         curves_plot(curves, out / files.CURVES_PNG, f"{name}: learning curves", references=reference_lines(frame, curves))
     figures = [f for f in files.FIGURES if (out / f).exists()]
     write_report(out / files.REPORT_MD, config, frame, found.compare, found.buckets, found.seeds, figures)
+    atomic_write_json(out / files.RESULTS_JSON, results_document(config, frame, found.compare))
 
 
 def reference_lines(frame: pd.DataFrame, curves: dict) -> dict:
