@@ -93,7 +93,7 @@ def intervals_and_pairs(table: pd.DataFrame, scores: Scores, targets: dict[str, 
             pairs.append(_bytes_pairs(results, target, n_resamples, seed, level).assign(split=split))
     compare = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=COMPARE_COLUMNS)
     compare = _with_bits_per_byte(compare, table)
-    return table, compare[[c for c in COMPARE_COLUMNS if c in compare.columns]]
+    return table, compare.reindex(columns=COMPARE_COLUMNS)
 
 
 def _bytes_pairs(results: dict, target: Targets, n_resamples: int, seed: int, level: float) -> pd.DataFrame:
