@@ -72,7 +72,8 @@ def worker(args) -> None:
 
 def launch(args, processes: int, threads: int) -> dict:
     """Run one configuration under torchrun; rank 0's JSON line."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": path}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                __file__, "--worker", "--vocab", str(args.vocab), "--hidden", str(args.hidden),
                "--batch-size", str(args.batch_size), "--num-steps", str(args.num_steps),

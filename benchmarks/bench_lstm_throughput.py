@@ -11,6 +11,8 @@ lmbench's figure is its own per-epoch training rate (``tokens_per_s`` of the lea
 batch loop, without building the network or validating); the whole ``fit()`` call, network
 construction and data preparation included, is reported too.
 
+The same script measures lmbench 0.2 when a checkout of it comes first on ``PYTHONPATH``.
+
 Usage::
 
     python benchmarks/bench_lstm_throughput.py                      # PTB-like: V=10000, 2x200, batch 20, 35 steps
@@ -28,10 +30,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from lmbench.models.neural.recurrent import DeepRecurrentLM, RecurrentLM
-from lmbench.models.seeding import seed_everything
-from lmbench.models.neural.training import select_device
-from lmbench.data.vocab import Vocabulary
+try:  # the layered layout
+    from lmbench.data.vocab import Vocabulary
+    from lmbench.models.neural.devices import select_device
+    from lmbench.models.neural.recurrent import DeepRecurrentLM, RecurrentLM
+    from lmbench.models.seeding import seed_everything
+except ImportError:  # lmbench 0.2 (PYTHONPATH=a checkout of it), to measure the code before the redesign
+    from lmbench.models.neural import DeepRecurrentLM, RecurrentLM
+    from lmbench.seeding import seed_everything
+    from lmbench.training import select_device
+    from lmbench.vocab import Vocabulary
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,6 +116,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
     ids = synthetic_ids(args)
+    import lmbench
+
+    print(f"lmbench {lmbench.__version__} ({lmbench.__file__})")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; "
           f"V={args.vocab}, {args.layers}x{args.hidden} LSTM, batch {args.batch_size}, {args.num_steps} steps, "
           f"{args.batches} batches per run, SGD lr {args.lr}, clip {args.clip}")

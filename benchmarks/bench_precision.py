@@ -27,7 +27,7 @@ def networks(device: str) -> dict:
     return {
         "LSTM 256, 2 epochs": lambda p: RecurrentLM(hidden_size=256, epochs=2, device=device, progress=False,
                                                     precision=p),
-        "Transformer 2x128, 1 epoch": lambda p: TransformerLM(d_model=128, n_layers=2, context=64, epochs=1,
+        "Transformer 2x128, 1 epoch": lambda p: TransformerLM(d_model=128, num_layers=2, context=64, epochs=1,
                                                               device=device, progress=False, precision=p),
     }
 

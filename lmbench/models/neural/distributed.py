@@ -1,26 +1,10 @@
 """Data-parallel training across processes and machines: the process group that torchrun sets up.
 
-The scheme is PyTorch's DistributedDataParallel (Li et al. 2020, "PyTorch Distributed"). lmbench does
-not start processes itself. PyTorch's launcher does (``torchrun --nproc_per_node=N
---nnodes=M ... -m lmbench run ...``) and tells every process its place through environment
-variables (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``);
-:func:`process_group` joins that group for the length of a run, and :func:`current_world` tells the
-training loop where it stands. A plain ``lmbench run`` (no launcher) is a world of one process and
-touches nothing here.
-
-What each rank does in a run with W processes:
-
-* every rank builds the same data and vocabulary (deterministic) and fits the models that train
-  collectively (:attr:`lmbench.models.base.LanguageModel.trains_collectively`: the neural ones),
-  wrapped in ``DistributedDataParallel``; each rank trains on its own contiguous slice of the
-  training stream, ``batch_size / W`` of the ``batch_size`` streams of a batch, so one step of W
-  processes is the step one process takes on the whole batch (:mod:`lmbench.models.neural.training`);
-* rank 0 alone validates (and broadcasts what it decides: epoch ends, the time budget, the
-  validation perplexity), fits the other models, scores every model and writes every file.
-
-The backend is ``gloo`` on CPUs and ``nccl`` for CUDA tensors (``cpu:gloo,cuda:nccl`` where CUDA is
-present, so a ``--device cpu`` run on a GPU machine also works); each process uses the GPU of its
-``LOCAL_RANK``.
+PyTorch's DistributedDataParallel (Li et al. 2020, "PyTorch Distributed"): lmbench does not start
+processes itself; ``torchrun ... -m lmbench run ...`` does and describes each process's place in
+environment variables. Every rank fits the neural models on its part of each batch; rank 0 alone
+validates, fits the other models, scores and writes (:mod:`lmbench.models.neural.training`). The
+backend is gloo on CPUs and nccl for CUDA tensors; each process uses the GPU of its ``LOCAL_RANK``.
 """
 
 from __future__ import annotations
@@ -140,9 +124,8 @@ def process_group() -> Iterator[World]:
 def release_collectives() -> None:
     """Collect what DistributedDataParallel leaves in reference cycles while the process group is alive.
 
-    Left to the interpreter's exit, those objects are destroyed after the group and gloo aborts the
-    process now and then ("terminate called without an active exception"; 2 of 48 two-process runs
-    on this machine, none of 96 with this collection).
+    Left to the interpreter's exit, those objects are destroyed after the group, and gloo then aborts
+    the process now and then ("terminate called without an active exception").
     """
     import gc
 

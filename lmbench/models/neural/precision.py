@@ -1,21 +1,10 @@
-"""Numerical precision of neural training steps, and the full float32 in which every score is computed.
+"""Numerical precision of neural training steps, and the IEEE float32 in which every score is computed.
 
-``precision`` (a model parameter; ``--precision`` on the command line) applies to the training
-steps only:
-
-* ``"float32"`` (default): IEEE float32 throughout.
-* ``"tf32"``: on CUDA, float32 matrix products and cuDNN kernels (convolutions, nn.LSTM/GRU/RNN) may
-  use TF32 tensor cores (10-bit mantissa inputs, float32 accumulation; NVIDIA Ampere and later).
-  Elsewhere it is float32.
-* ``"bfloat16"``: mixed precision, the forward pass and loss under ``torch.autocast`` with
-  bfloat16 (Micikevicius et al. 2018, "Mixed Precision Training"; bfloat16 keeps float32's
-  exponent range, so no loss scaling is needed), plus TF32 for what autocast leaves in float32 on
-  CUDA. Weights, gradients and optimizer state stay float32. CPUs run it too (slowly unless they
-  have bfloat16 instructions); it is meant for GPUs.
-
-Validation and scoring always run in IEEE float32 (:func:`float32_scoring`: TF32 off for matrix
-products and cuDNN, no autocast), so a reported perplexity never carries TF32 or bfloat16 rounding:
-only the weights differ, as between two seeds.
+``precision`` applies to the training steps only: "float32"; "tf32" (CUDA float32 products and cuDNN
+kernels on TF32 tensor cores, float32 elsewhere); "bfloat16" (forward and loss under bfloat16
+autocast, mixed-precision training as in Micikevicius et al. 2018, with no loss scaling since
+bfloat16 keeps float32's exponent range; weights, gradients and optimizer state stay float32).
+Validation and scoring always run in float32 (:func:`float32_scoring`), so only the weights differ.
 """
 
 from __future__ import annotations

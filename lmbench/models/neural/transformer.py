@@ -164,7 +164,7 @@ class WindowPlan:
 
 
 def window_plan(n_positions: int, context: int, stride: int) -> WindowPlan:
-    """The sliding windows of :mod:`this module <lmbench.models.neural.transformer>`'s scoring semantics.
+    """The sliding windows that score a stream (see :func:`window_pieces`).
 
     Args:
         n_positions: N, the positions of the stream (tokens of the split).
