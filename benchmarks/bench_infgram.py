@@ -58,9 +58,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    from lmbench.models.ngram.infgram import InfiniGram
-    from lmbench.models.registry import resolve
-    from lmbench.runs.runner import RunConfig, load_dataset
+    try:
+        from lmbench.models.ngram.infgram import InfiniGram
+        from lmbench.models.registry import resolve
+        from lmbench.runs.runner import RunConfig, load_dataset
+    except ImportError:  # lmbench 0.2's flat layout (PYTHONPATH=an older checkout, for side-by-side timings)
+        from lmbench.models.infgram import InfiniGram
+        from lmbench.registry import resolve
+        from lmbench.runner import RunConfig, load_dataset
 
     ds, load_s = timed(lambda: load_dataset(RunConfig(models=["bigram"], corpus=args.corpus)))
     rows = {

@@ -45,10 +45,16 @@ UNK_RENAMED = "UNKWORD"
 
 def worker(corpus: str, model_name: str) -> dict:
     start = time.perf_counter()
-    from lmbench.data.corpora import load_corpus
-    from lmbench.data.dataset import build_dataset
-    from lmbench.models.registry import resolve
-    from lmbench.data.tokenizers import Tokenizer
+    try:
+        from lmbench.data.corpora import load_corpus
+        from lmbench.data.dataset import build_dataset
+        from lmbench.data.tokenizers import Tokenizer
+        from lmbench.models.registry import resolve
+    except ImportError:  # lmbench 0.2's flat layout (PYTHONPATH=an older checkout, for side-by-side timings)
+        from lmbench.corpora import load_corpus
+        from lmbench.data import build_dataset
+        from lmbench.registry import resolve
+        from lmbench.tokenize import Tokenizer
 
     imported = time.perf_counter()
     raw = load_corpus(corpus)
@@ -97,7 +103,10 @@ def timed(command: list[str], stdin_path: Path, stdout_path: Path | None = None)
 
 def kenlm_files(corpus: str, folder: Path) -> dict:
     """The corpus's split files with <unk> renamed to an ordinary word."""
-    from lmbench.data.corpora import NAMED_CORPORA, locate_named
+    try:
+        from lmbench.data.corpora import NAMED_CORPORA, locate_named
+    except ImportError:  # lmbench 0.2's flat layout
+        from lmbench.corpora import NAMED_CORPORA, locate_named
 
     located = locate_named(NAMED_CORPORA[corpus])
     if located is None:

@@ -20,10 +20,16 @@ import math
 import statistics
 import time
 
-from lmbench.data.corpora import load_corpus
-from lmbench.data.dataset import build_dataset
-from lmbench.models.ngram.mle import MLE, AddK
-from lmbench.data.tokenizers import Tokenizer
+try:
+    from lmbench.data.corpora import load_corpus
+    from lmbench.data.dataset import build_dataset
+    from lmbench.data.tokenizers import Tokenizer
+    from lmbench.models.ngram.mle import MLE, AddK
+except ImportError:  # lmbench 0.2's flat layout (PYTHONPATH=an older checkout, for side-by-side timings)
+    from lmbench.corpora import load_corpus
+    from lmbench.data import build_dataset
+    from lmbench.models.ngram import MLE, AddK
+    from lmbench.tokenize import Tokenizer
 
 
 def timed(fn, repeats: int):

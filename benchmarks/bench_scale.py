@@ -69,9 +69,14 @@ def load_corpus_streaming(folder: Path):
     import numpy as np
     import pandas as pd
 
-    from lmbench.data.dataset import with_line_ends
-    from lmbench.data.tokenizers import Tokenizer
-    from lmbench.data.vocab import UNK, Vocabulary, factorize
+    try:
+        from lmbench.data.dataset import with_line_ends
+        from lmbench.data.tokenizers import Tokenizer
+        from lmbench.data.vocab import UNK, Vocabulary, factorize
+    except ImportError:  # lmbench 0.2's flat layout (PYTHONPATH=an older checkout, for side-by-side timings)
+        from lmbench.data import with_line_ends
+        from lmbench.tokenize import Tokenizer
+        from lmbench.vocab import UNK, Vocabulary, factorize
 
     tokenizer = Tokenizer("word", "none")
     blocks = {s: [] for s in SPLITS}          # per block: (codes int32, uniques, tokens per line)
@@ -134,7 +139,10 @@ def reset_peak_rss() -> bool:
 
 def worker(folder: Path, order: int, memory: str, storage: str, kenlm_test: Path | None, check: bool) -> dict:
     start = time.perf_counter()
-    from lmbench.models.ngram.interpolated import KneserNey
+    try:
+        from lmbench.models.ngram.interpolated import KneserNey
+    except ImportError:  # lmbench 0.2's flat layout
+        from lmbench.models.interpolated import KneserNey
 
     vocab, splits = load_corpus_streaming(folder)
     if check:
@@ -175,9 +183,14 @@ def check_against_lmbench_loader(folder: Path, vocab, splits) -> None:
     """The streaming loader gives lmbench's own vocabulary and ids (small corpora only)."""
     import numpy as np
 
-    from lmbench.data.corpora import load_corpus
-    from lmbench.data.dataset import build_dataset
-    from lmbench.data.tokenizers import Tokenizer
+    try:
+        from lmbench.data.corpora import load_corpus
+        from lmbench.data.dataset import build_dataset
+        from lmbench.data.tokenizers import Tokenizer
+    except ImportError:  # lmbench 0.2's flat layout
+        from lmbench.corpora import load_corpus
+        from lmbench.data import build_dataset
+        from lmbench.tokenize import Tokenizer
 
     ds = build_dataset(load_corpus(str(folder)), Tokenizer("word", "none"))
     assert ds.vocab.itos == vocab.itos, "streaming vocabulary differs from lmbench's"

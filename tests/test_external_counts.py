@@ -140,7 +140,8 @@ def test_on_disk_model_saves_and_reloads_with_the_same_scores(corpus, tmp_path):
 def test_a_reloaded_model_maps_its_large_arrays_and_survives_the_file_being_replaced(corpus, tmp_path, monkeypatch):
     import lmbench.models.checkpoint as base
 
-    monkeypatch.setattr(base, "MAP_BYTES", 4096)  # this corpus's tables are small; map every array over 4 KB
+    monkeypatch.setattr(base, "COPY_BELOW_BYTES", 0)  # this corpus's tables are small: map the checkpoint,
+    monkeypatch.setattr(base, "MAP_BYTES", 4096)      # every array over 4 KB
     disk = fit(KneserNey, corpus, order=3, storage="disk", memory=TINY)
     disk.save(tmp_path / "kn.model")
     payload = base.payload_from_zip(zipfile.ZipFile(tmp_path / "kn.model"), tmp_path / "kn.model")

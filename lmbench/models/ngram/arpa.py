@@ -1,47 +1,8 @@
 """ARPA interchange: write lmbench n-gram models for KenLM and SRILM, and load their models back.
 
-The ARPA back-off format (Doug Paul's, as read and written by SRILM and KenLM)::
-
-    \\data\\
-    ngram 1=10001
-    ngram 2=264990
-
-    \\1-grams:
-    -2.7381035\\tthe\\t-0.7420111          log10 P(w), the words, log10 backoff weight b(w)
-    ...
-    \\2-grams:
-    -1.0836642\\tof the
-    ...
-    \\end\\
-
-A token w after the context w1..w(m-1) scores log P(w1..w(m-1) w) if that n-gram is listed, else
-log b(w1..w(m-1)) + the score of w after w2..w(m-1) (b = 1 for a context that is not listed).
-
-Writing (:func:`write_arpa`) works for every normalized model in backoff form (Kneser-Ney,
-Witten-Bell, absolute discounting, Katz, Jelinek-Mercer; see :mod:`lmbench.models.ngram.tables`). For
-an interpolated model the listed probability of an n-gram is its interpolated probability and the
-backoff weight of a context is its interpolation weight gamma, so ARPA lookup reproduces the model
-exactly. Conventions:
-
-* Every token of the vocabulary is a unigram (probability from the interpolation even if never
-  seen in training). ``<s>`` is listed with log probability -99 (it is never predicted, SRILM's
-  convention) and its backoff weight; lmbench's end-of-line token is written ``</s>`` (for
-  character models too, whose end of line is "\\n"); the vocabulary's ``<unk>`` is ``<unk>``.
-* ARPA separates words by whitespace, so whitespace inside a token (character models: " ", "\\t")
-  is written ``<U+XXXX>`` (its code point in hex, e.g. ``<U+0020>``) and read back the same way.
-  Only whitespace code points are escaped and unescaped; a word-level token spelled literally
-  ``<U+0020>`` would not survive a round trip.
-* Numbers have 8 decimals (``%.8f``), so each listed log10 value is within 5e-9 of the model's,
-  and a token's natural-log probability (one probability and at most order - 1 backoff weights)
-  within (order x 5e-9 x ln 10), about 6e-8 for a 5-gram model: the round trip export -> load
-  reproduces every log-probability to 1e-6 (tested: max absolute difference in nats).
-
-Reading (:class:`ArpaModel`, registry name ``arpa:PATH``): an ARPA file made elsewhere becomes an
-lmbench model scored under lmbench's contract (one ``<s>`` of context per line, every token and one
-end of line predicted). Its words are matched to the run's vocabulary by spelling; see
-:class:`ArpaModel` for tokens the ARPA file lacks. Values are checked while reading: every log10
-probability must be finite and <= 0 and every backoff weight finite, else a one-line error names
-the file, section and line (a probability above 1 would give a perplexity below 1).
+The ARPA back-off format (Doug Paul's, as SRILM and KenLM read and write it) lists log10 P of every
+n-gram and log10 b of every context; a token w after w1..w(m-1) scores log P(w1..w(m-1) w) if that
+n-gram is listed, else log b(w1..w(m-1)) + the score of w after w2..w(m-1) (b = 1 if not listed).
 """
 
 from __future__ import annotations
@@ -122,17 +83,27 @@ def _format(values: np.ndarray) -> list[str]:
 def write_arpa(model, dest) -> None:
     """Write a fitted, normalized n-gram model as an ARPA file that KenLM and SRILM can read.
 
+    A model's back-off tables are written as they are (:mod:`lmbench.models.ngram.tables`): for an
+    interpolated model the listed probability of an n-gram is its interpolated probability and the
+    weight of a context its interpolation weight gamma, so ARPA lookup reproduces the model exactly.
+    Conventions:
+
+    * every token of the vocabulary is a unigram; ``<s>`` is listed with log10 probability -99 (never
+      predicted, SRILM's convention) and its back-off weight; the end-of-line token is ``</s>`` (for
+      character models too), the vocabulary's ``<unk>`` is ``<unk>``;
+    * whitespace inside a token (character models: " ", "\\t") is written ``<U+XXXX>`` (its code point
+      in hex) and read back the same way (:func:`escape_token`);
+    * numbers have 8 decimals, so a token's natural-log probability is within order x 5e-9 x ln 10
+      of the model's (the round trip export -> load: within 1e-6 nats, tested).
+
     Args:
-        model: a fitted model in backoff form with normalized probabilities (``kn``, ``kn1``,
-            ``wb``, ``abs``, ``katz``, ``interp`` of any order, either form). MLE and add-k are not in backoff
-            form (their unseen-context behaviour has no ARPA equivalent), and stupid backoff is
-            not normalized; both raise LmbenchError.
+        model: a fitted model in back-off tables with normalized probabilities (``kn``, ``kn1``,
+            ``wb``, ``abs``, ``katz``, ``interp`` of any order, either form). MLE and add-k are not in
+            back-off form (their unseen-context behaviour has no ARPA equivalent), and stupid backoff
+            is not normalized; both raise LmbenchError.
         dest: a path (``.gz``: gzip-compressed) or a writable text file object. A path is written
             atomically (:func:`lmbench.files.atomic_write_bytes`): a failed export leaves an
             existing file untouched, and a missing or read-only folder is a one-line error.
-
-    The probabilities and backoff weights are written in log10 with 8 decimals; see the module
-    docstring for the conventions (``<s>``, ``</s>``, escaping of whitespace).
     """
     if getattr(model, "on_disk", False):
         raise LmbenchError("ARPA export needs the n-gram tables in memory; refit with --set NAME.storage=memory")

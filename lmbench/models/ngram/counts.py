@@ -1,17 +1,8 @@
-"""N-gram counts over integer-encoded text, kept in memory, and the storage interface smoothing reads them through.
+"""N-gram counts of a split in memory, and the storage interface the smoothing code reads them through.
 
-Context resets at every line: one ``<s>`` (``bos_id``) is put before each line and no n-gram
-crosses a line boundary, as KenLM and SRILM do. A unigram's id is its token id (``bos_id``
-included, as a context); a k-gram's key is ``prefix_id * base + last_token`` (``base = bos_id + 1``)
-and its id the position of its key in the sorted array ``keys[k]``, so every k-gram of one context
-is next to the others: per-context sums are segment sums and lookups binary searches::
-
-    keys[2]:  <the cat> <the dog> | <a cat> <a man> ...      ids 0 1 | 2 3 ...
-              context "the"         context "a"
-
-:class:`~lmbench.models.ngram.ondisk.OnDiskCounts` stores the same tables in files; both are read
-through the methods under "storage" below (windows of whole contexts, reads, gathers, writers), so
-the smoothing code is one code for both.
+One ``<s>`` precedes every line and no n-gram crosses a line, as in KenLM and SRILM. The same tables
+on disk (:class:`~lmbench.models.ngram.ondisk.OnDiskCounts`) answer the same storage methods (windows
+of whole contexts, reads, gathers, writers), so that one code serves both.
 """
 
 from __future__ import annotations
@@ -86,7 +77,7 @@ def count_of_counts(counts: np.ndarray, max_count: int) -> np.ndarray:
 
 
 def searchsorted_in_order(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """``np.searchsorted(haystack, needles)``, several times faster for many unordered needles.
+    """``np.searchsorted(haystack, needles)``, faster for many unordered needles.
 
     Searching needles in increasing order lets each binary search start where the previous one
     ended, so it stays in cache; sorting the needles first costs less than the misses it saves.
@@ -133,8 +124,15 @@ class MemoryWriter:
 class NGramCounts:
     """Counts of every k-gram, k = 1..order, of a training split, as arrays.
 
-    ``keys[k]`` and ``counts[k]`` are the sorted keys and the counts of order k (``keys[1]``: every
-    token id and ``<s>``). Derived tables (:meth:`suffix_ids`, :meth:`continuation`,
+    A unigram's id is its token id (``bos_id`` included, as a context); a k-gram's key is
+    ``prefix_id * base + last_token`` (``base = bos_id + 1``) and its id the position of its key in
+    the sorted array ``keys[k]``, so the k-grams of one context are next to each other (per-context
+    sums are segment sums, lookups binary searches)::
+
+        keys[2]:  <the cat> <the dog> | <a cat> <a man> ...      ids 0 1 | 2 3 ...
+                  context "the"         context "a"
+
+    ``counts[k]`` are their counts. Derived tables (:meth:`suffix_ids`, :meth:`continuation`,
     :meth:`context_totals`) are computed when first asked for.
 
     Args:

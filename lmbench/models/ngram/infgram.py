@@ -1,47 +1,8 @@
 """The infinity-gram: n-gram estimates at the longest matching context, over a suffix array.
 
 Liu, Min, Zettlemoyer, Choi & Hajishirzi (2024), "Infini-gram: Scaling Unbounded n-gram Language
-Models to a Trillion Tokens", define the ∞-gram estimate of a token w after a context h as::
-
-    P_raw(w | h) = c(s w) / c(s),    s = the longest suffix of h with c(s) > 0
-
-(their "effective n" is |s| + 1; the empty suffix is the unigram estimate c(w) / N). A continuation
-never seen after s gets probability zero, as in any maximum-likelihood estimate: such tokens make the
-perplexity infinite and are counted in ``n_zero_prob``. Liu et al. only use it mixed with a neural
-model; on its own, ``smoothing="wb"`` interpolates every matched suffix length with Witten-Bell
-weights (Witten & Bell 1991; interpolated form of Chen & Goodman 1998, sec. 2.4), down to uniform::
-
-    P_k(w) = (c(s_k w) + N1+(s_k .) P_{k-1}(w)) / (c(s_k) + N1+(s_k .)),    P_{-1}(w) = 1 / V
-
-for k = 0 .. L, where s_k is the k-token suffix of h (s_0 empty: c(w) and N training tokens),
-L = |s| is the longest matched length and N1+(s .) counts the distinct tokens seen after s. It is an
-unbounded-order version of lmbench's ``Ngram-wb`` (with ``max_context = n - 1`` the two are equal),
-and sums to one over the V predictable tokens. Counts obey c(s) = sum_w c(s w) (a context at the very
-end of an unterminated training split, with no token after it, does not count).
-
-Line convention (default, ``cross_lines=False``): as the n-gram models (see
-:mod:`lmbench.models.ngram.counts`), one ``<s>`` precedes every line and a context never reaches past
-the start of its line, so the first token of a line is predicted from ``<s>`` alone. ``<s>`` is part
-of the context (a suffix may start with it) but is never predicted; the end of line, ``<unk>`` and
-every other id are ordinary tokens. With ``cross_lines=True`` the context is the whole split so far
-(Liu et al. index one document stream): line ends and the ``<s>`` after them are context tokens like
-any other. Either way every token of a split is scored, exactly the targets of every other model.
-
-Index: a suffix array over the padded training stream (one ``<s>`` per line, then a sentinel),
-built by prefix doubling (Manber & Myers 1993) with numpy sorts; the longest common prefix of
-adjacent suffixes comes from the doubling ranks by binary lifting, and rows are grouped by it, so
-that N1+(s .) is two binary searches. Suffixes are sorted only as deep as a query can match (the
-longest training line, or ``max_context + 1``). The index keeps 12 bytes per training token; building
-it peaks near 140 (one int32 rank array per doubling, kept for the lcp).
-
-Queries: a context suffix s_k = q[t-k .. t-1] of target q[t] is the k-token string that starts at
-p = t - k. A *chain* starts at every position p with the suffix-array rows of the token q[p] and, at
-step k, holds the interval of rows whose suffixes start with q[p .. p+k-1]; that interval gives c(s_k)
-and N1+(s_k .) for target t = p + k, and narrowing it by the target token (a vectorized binary
-search over the token at offset k) gives c(s_k w) and the next step's interval. A chain ends when
-its string no longer occurs. All chains advance together, so the work is the total matched length
-times a binary search, with no Python loop over tokens; steps run in increasing k, which is the
-order the Witten-Bell recursion needs.
+Models to a Trillion Tokens"; raw, or smoothed by Witten-Bell interpolation over every matched
+context length. The index is a suffix array built by prefix doubling (Manber & Myers 1993).
 """
 
 from __future__ import annotations
@@ -109,8 +70,12 @@ def adjacent_lcp(sa: np.ndarray, ranks: list[np.ndarray]) -> np.ndarray:
 
 @dataclass
 class SuffixIndex:
-    """A token stream, its suffix array and its rows grouped by longest common prefix.
+    """A token stream, its suffix array and its rows grouped by longest common prefix (12 bytes per token).
 
+    The suffix array comes from prefix doubling with numpy sorts (:func:`suffix_array`), sorted only
+    as deep as a query can match; the longest common prefix of adjacent suffixes from the doubling
+    ranks by binary lifting (:func:`adjacent_lcp`). The rows of a string form an interval: its count
+    is the interval's length, and N1+(s .) two binary searches in :meth:`boundary_rows`.
     ``stream`` ends with a sentinel id (larger than every other) that occurs nowhere else.
     ``boundary_rows(d)`` lists, in increasing order, the rows j >= 1 whose suffix shares exactly d
     tokens with the suffix of row j - 1: inside the interval of a d-token string they are the rows
@@ -280,7 +245,18 @@ class Step:
 
 
 class InfiniGram(LanguageModel):
-    """∞-gram language model (Liu et al. 2024), raw or Witten-Bell smoothed; see the module docstring.
+    """∞-gram language model (Liu et al. 2024), raw or Witten-Bell smoothed.
+
+    The raw estimate of a token w after a context h is c(s w) / c(s) at s, the longest suffix of h
+    with c(s) > 0 (zero for a continuation never seen after s: infinite perplexity). ``smoothing="wb"``
+    interpolates every matched suffix length with Witten-Bell weights (Witten & Bell 1991; Chen &
+    Goodman 1998, sec. 2.4), down to uniform, a distribution over the V predictable tokens::
+
+        P_k(w) = (c(s_k w) + N1+(s_k .) P_{k-1}(w)) / (c(s_k) + N1+(s_k .)),    P_{-1}(w) = 1 / V
+
+    for the k-token suffixes s_k of h, k = 0 .. |s| (``Ngram-wb`` with unbounded n). By default a
+    context starts at its line's ``<s>``, as in the n-gram models; ``cross_lines=True`` lets it run
+    back over line ends (Liu et al. index one document stream). Every token of a split is scored.
 
     Args:
         smoothing: "none": the raw ∞-gram, c(s w) / c(s) at the longest context suffix s seen in
@@ -344,7 +320,13 @@ class InfiniGram(LanguageModel):
     # ------------------------------------------------------------ chains
 
     def _steps(self, q: np.ndarray):
-        """Advance a chain from every start position of a padded query ``q``; yield one :class:`Step` per depth."""
+        """Advance a chain from every start position of a padded query ``q``; yield one :class:`Step` per depth.
+
+        The chain started at p holds, at step k, the suffix-array interval of q[p .. p+k-1], the
+        k-token context of target p + k: it gives c(s_k) and N1+(s_k .), and narrowing it by the
+        target (a vectorized binary search) gives c(s_k w) and the next step. All chains advance
+        together, in increasing k, the order the Witten-Bell recursion needs.
+        """
         idx, eos, bos = self.index_, self.vocab_.eos_id, self.vocab_.bos_id
         cap = np.inf if self.max_context is None else self.max_context
         starts = np.arange(q.size - 1)

@@ -175,11 +175,13 @@ class KneserNeySmoothing(AbsoluteDiscounting):
         super().check(order)
 
     def order_counts(self, counts: NGramCounts, k, x0, x1):
-        raw = counts.read(counts.counts[k], x0, x1)
         if k == counts.order:
-            return raw
-        continuation = counts.read(counts.continuation(k), x0, x1)
-        return np.where(np.arange(x0, x1) >= counts.bos_start(k), raw, continuation)   # <s>-initial ids come last
+            return counts.read(counts.counts[k], x0, x1)
+        cut = min(max(counts.bos_start(k), x0), x1)                   # <s>-initial ids come last: raw counts
+        out = np.empty(x1 - x0, dtype=np.int64)
+        out[:cut - x0] = counts.read(counts.continuation(k), x0, cut)
+        out[cut - x0:] = counts.read(counts.counts[k], cut, x1)
+        return out
 
     def fitted_summary(self):
         d = self.discounts_

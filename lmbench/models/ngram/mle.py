@@ -67,7 +67,7 @@ class AddK(NGramModel):
             raise LmbenchError("add-k with k=None tunes k on a validation split; pass valid_ids or set k")
 
     def _tune_k(self, valid_ids) -> float:
-        from scipy.optimize import minimize_scalar  # heavy (~0.2 s): only when k is tuned
+        from scipy.optimize import minimize_scalar  # a heavy import: only when k is tuned
 
         gram, context = self._valid_counts(valid_ids)
         V = len(self.vocab_)

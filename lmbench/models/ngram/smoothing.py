@@ -1,17 +1,8 @@
-"""Smoothing strategies: what a smoothing method supplies to a :class:`~lmbench.models.ngram.model.SmoothedNGram`.
+"""Smoothing strategies: the per-order terms (alpha, gamma) a smoothing method supplies to an n-gram model.
 
-A strategy gives, for each order k, the two terms of Chen & Goodman's (1998) recursion::
-
-    P(w | h) = alpha(h w) + gamma(h) P(w | h')          (interpolated form)
-
-alpha(h w) for every k-gram seen in training and gamma(h) for every context, from counts it
-chooses (raw, or Kneser-Ney's continuation counts), and estimates its own hyperparameters from the
-counts (discounts from counts of counts) or from the validation split (Jelinek-Mercer's weights).
-The tables, their storage in memory or on disk, both forms (interpolated and back-off, see
-:mod:`lmbench.models.ngram.tables`), checkpoints and the registry come from the model: this is
-nltk.lm's ``Smoothing`` (``alpha_gamma``), vectorized over windows of whole contexts. A new method is
-one subclass with a ``name`` (and one line in :data:`lmbench.models.registry.NGRAM_SMOOTHING`); see
-docs/smoothing.md.
+nltk.lm's ``Smoothing.alpha_gamma``, vectorized over windows of n-grams: Chen & Goodman's (1998)
+recursion P(w | h) = alpha(h w) + gamma(h) P(w | h'). Tables, storage, forms, checkpoints and the
+registry come from :class:`~lmbench.models.ngram.model.SmoothedNGram`; see docs/smoothing.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,10 @@
-"""Back-off tables: how every smoothed n-gram model is stored and scored, and the one builder that makes them.
+"""Back-off tables, the form every smoothed n-gram model is stored and scored in, and the one builder that makes them.
 
-A model in back-off form (the ARPA format's) holds ``log p(h w)`` for every k-gram seen in training
-(k = 1: every token) and ``log b(h)`` for every context, and scores w after h = w1..w(m-1) by::
-
-    log P(w | w1..w(m-1)) = log p(w1..w(m-1) w)                        if that n-gram was seen
-                          = log b(w1..w(m-1)) + log P(w | w2..w(m-1))  otherwise
-
-(b = 1 for a context never seen). :func:`build_tables` turns a smoothing strategy's per-order terms
-alpha(h w) and gamma(h) (:class:`~lmbench.models.ngram.smoothing.Smoothing`) into such tables, in
-either form (Chen & Goodman 1998, sec. 2.8):
-
-* interpolated: p(h w) = alpha(h w) + gamma(h) P(w | h') and b(h) = gamma(h), so the walk is the
-  interpolation recursion exactly (an unseen n-gram's own term is zero);
-* back-off: p(h w) = alpha(h w) and b(h) = (1 - sum_w alpha(h w)) / (1 - sum_w P(w | h')), sums over
-  the w seen after h (Katz 1987; SRILM's ``computeBOW``).
-
-The unigram level is alpha(w) + gamma() / V in both forms (interpolation with the uniform
-distribution). Orders are built one window of whole contexts at a time
-(:meth:`~lmbench.models.ngram.counts.NGramCounts.context_windows`): counts in memory are one window
-per order, counts on disk many, and every value is computed by the same arithmetic on the same
-numbers, so the two are bit-for-bit equal.
+A model holds log p(h w) for every n-gram seen in training and log b(h) for every context; a token
+scores log p if its n-gram was seen, else log b(h) plus its score after the shorter context (the
+ARPA format's walk). :func:`build_tables` makes the interpolated or the back-off form (Chen &
+Goodman 1998, sec. 2.8; Katz 1987) from a smoothing strategy's terms, in windows of whole contexts:
+counts in memory are one window per order, counts on disk many, with the same arithmetic.
 """
 
 from __future__ import annotations

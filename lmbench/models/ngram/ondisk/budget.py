@@ -22,13 +22,12 @@ _SIZE = re.compile(r"^\s*(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[KMGT]?)(?:I
 BYTES_PER_CHUNK_TOKEN = 112
 #: bytes per item of a merge or statistics window (keys, counts, sort permutation, gathered values).
 BYTES_PER_WINDOW_ITEM = 96
-#: larger chunks and windows are no faster (sorting 8M keys in cache-sized pieces and merging the runs beats
-#: one sort of everything), so a large budget is an upper bound, not a target.
+#: chunks and windows past these sizes buy no speed (smaller sorts stay in cache, and merging runs is cheap),
+#: so a large budget is an upper bound, not a target.
 MAX_CHUNK_TOKENS = 1 << 23
 MAX_WINDOW_ITEMS = 1 << 22
 #: estimated peak bytes per training token and order of the in-memory path (np.unique over every
-#: order's keys, the walk's per-position ids, the tables): 160 MB per million tokens at order 5, as
-#: measured at 30M and 100M tokens (5.3 GB and 14.1 GB peaks, the process included).
+#: order's keys, the walk's per-position ids, the tables), from measured peaks (docs/benchmarks.md).
 IN_MEMORY_BYTES_PER_TOKEN_ORDER = 32
 
 

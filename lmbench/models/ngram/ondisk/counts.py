@@ -1,22 +1,8 @@
-"""N-gram counts built in bounded memory: sorted runs spilled to disk, merged, numbered, order by order.
+"""N-gram counts built in bounded memory: sorted runs spilled to disk, merged and numbered order by order.
 
-The tables are those of :class:`lmbench.models.ngram.counts.NGramCounts`, entry for entry (the same
-sorted keys, so the same n-gram ids, counts and suffixes), stored in raw files of a temporary folder
-instead of arrays. For each order k = 2..n:
-
-1. counting: the training split is cut into chunks of whole lines (no n-gram crosses a line, so
-   chunks are independent); in each chunk the key ``prefix_id * base + token`` of every k-gram is
-   formed from the ids of order k-1 at each position, sorted and reduced to (key, count, suffix id)
-   and spilled as one sorted run;
-2. merging: the runs are merged window by window into the sorted key file, the count file and the
-   suffix-id file of order k (the suffix of the k-gram ending at a position is the (k-1)-gram
-   ending there, whose id the chunk already knows); with ``continuation``, the suffix ids also
-   feed sorted runs whose merge gives N1+(. g) for every (k-1)-gram g;
-3. numbering (k < n): every chunk's keys are looked up in the merged file, giving the id of the
-   k-gram ending at each position, which the next order reads.
-
-Working memory is set by :class:`~lmbench.models.ngram.ondisk.budget.Budget`: a chunk of training tokens
-and a window of table entries at a time; the training ids themselves are the caller's.
+The tables are :class:`~lmbench.models.ngram.counts.NGramCounts`'s entry for entry (the same sorted
+keys, ids, counts and suffixes) in raw files of a temporary folder. KenLM's lmplz pipeline
+(Heafield et al. 2013), in numpy: see :meth:`OnDiskCounts.build` for the passes.
 """
 
 from __future__ import annotations
@@ -58,6 +44,14 @@ class OnDiskCounts(NGramCounts):
               continuation: bool = False, progress: Progress | None = None,
               parent: str | None = None) -> "OnDiskCounts":
         """Count all 1..order-grams of a split in bounded memory.
+
+        For each order k = 2..n: (1) the split is cut into chunks of whole lines; each chunk's keys
+        ``prefix_id * base + token`` (from the ids of order k-1 at each position) are sorted, reduced to
+        (key, count, suffix id) and spilled as one sorted run; (2) the runs are merged window by window
+        into the key, count and suffix-id files of order k (with ``continuation``, the suffix ids also
+        feed runs whose merge gives N1+(. g)); (3) for k < n every chunk's keys are looked up in the
+        merged file, giving the id of the k-gram at each position, which order k + 1 reads. Working
+        memory: a chunk of training tokens and a window of entries (:class:`Budget`).
 
         Args:
             ids: the training split (N,), lines ended by ``eos_id``.

@@ -1,12 +1,7 @@
-"""External group-by: sorted runs of (key, count[, payload]) spilled to disk, merged window by window.
+"""External group-by: sorted runs of (key, count[, payload]) spilled to disk and merged window by window.
 
-Each run is sorted by key with unique keys (a chunk of the input, sorted and reduced in memory). The
-merge cuts the key space at splitters chosen from a sample of every run so that each window holds a
-bounded number of entries, reads every run's slice of the window, sorts the concatenation (a stable
-sort of R sorted pieces) and sums the counts of equal keys; a payload (a value that equal keys share,
-such as the id of an n-gram's suffix) is taken from the first occurrence. This is the sort-merge
-step of KenLM's pipeline (Heafield et al. 2013, "Scalable Modified Kneser-Ney Language Model
-Estimation"), in numpy.
+The sort-merge step of KenLM's pipeline (Heafield et al. 2013, "Scalable Modified Kneser-Ney Language
+Model Estimation"), in numpy; see :class:`SortedRuns`.
 """
 
 from __future__ import annotations
@@ -20,7 +15,12 @@ from .arrays import ArrayFile, write_array
 
 
 class SortedRuns:
-    """Runs of (sorted unique int64 keys, int64 counts, optional int64 payload) in ``folder``.
+    """Runs of (sorted unique int64 keys, int64 counts, optional int64 payload) in ``folder``, and their merge.
+
+    Each run is a chunk of the input, sorted and reduced in memory. :meth:`merged` cuts the key space
+    at splitters sampled from every run, so that each window holds a bounded number of entries, sorts
+    the runs' slices of a window together and sums the counts of equal keys; a payload (a value equal
+    keys share, such as the id of an n-gram's suffix) is taken from the first occurrence.
 
     Args:
         folder: where run files go (removed by :meth:`remove`).
