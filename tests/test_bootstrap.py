@@ -272,7 +272,8 @@ def test_nan_scores_are_refused_never_read_as_zero():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"tokens_by_line": np.ones(3, dtype=int)}, "tokens per line"),
-    ({"tokens_by_line": np.array([1, 0, 1, 1])}, "at least one token"),
+    ({"tokens_by_line": np.array([1, -1, 1, 1])}, "whole counts >= 0"),
+    ({"tokens_by_line": np.zeros(4, dtype=int)}, "at least one token in all"),
     ({"level": 1.0}, "level"),
     ({"n_resamples": 0}, "n_resamples"),
     ({"names": ["only-one"]}, "names"),
@@ -282,6 +283,18 @@ def test_inconsistent_bootstrap_inputs_are_one_line_errors(kwargs, match):
     with pytest.raises(InvalidScoresError, match=match) as info:
         bootstrap_perplexity(**args)
     assert "\n" not in str(info.value)
+
+
+def test_a_line_without_tokens_of_its_own_counts_for_nothing():
+    """A model's own tokens may leave a line empty (a token spanning a line end belongs to the later line)."""
+    nll = np.array([[2.0, 0.0, 3.0]])
+    result = bootstrap_perplexity(nll, np.array([2, 0, 3]), n_resamples=50, seed=1)
+    assert result.perplexity[0] == pytest.approx(np.exp(5.0 / 5))
+    # a resample drawing only the empty line has no token: undefined (NaN), left out of the interval
+    counts = resample_counts(3, 50, 1)
+    undefined = (counts[:, [0, 2]].sum(axis=1) == 0)
+    assert np.array_equal(np.isnan(result.resampled_perplexity[:, 0]), undefined)
+    assert np.allclose(result.resampled_perplexity[~undefined, 0], np.e)
 
 
 def test_scores_of_another_length_than_the_split_are_refused():

@@ -381,7 +381,7 @@ def _check_tokens(tokens_by_line: np.ndarray, n_lines: int) -> np.ndarray:
     n_tok = np.asarray(tokens_by_line)
     if n_tok.shape != (n_lines,):
         raise InvalidScoresError(f"tokens per line must be ({n_lines},) like the per-line NLL, got shape {n_tok.shape}")
-    if not np.issubdtype(n_tok.dtype, np.integer) or (n_tok < 1).any():
-        raise InvalidScoresError("every line must hold at least one token (an integer count); "
-                                 "build lines with line_offsets(ids, eos_id)")
+    if not np.issubdtype(n_tok.dtype, np.integer) or (n_tok < 0).any() or n_tok.sum() < 1:
+        raise InvalidScoresError("tokens per line must be whole counts >= 0 with at least one token in all (a "
+                                 "model's own tokens may leave a line empty); build lines with line_offsets(ids, eos_id)")
     return n_tok.astype(np.float64)

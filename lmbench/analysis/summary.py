@@ -47,6 +47,11 @@ def _unit(model: str, scores) -> str:
     return getattr(scores, "unit", "run")
 
 
+def _offsets(scores, target: Targets) -> np.ndarray:
+    offsets = getattr(scores, "line_offsets", None)
+    return target.line_offsets if offsets is None else offsets
+
+
 def bootstrappable(table: pd.DataFrame, scores: Scores, split: str) -> list[str]:
     """Models of ``split`` whose scores exist and are probabilities without NaN."""
     rows = table[(table["split"] == split) & table["comparable"].astype(bool)]
@@ -68,7 +73,8 @@ def intervals_and_pairs(table: pd.DataFrame, scores: Scores, targets: dict[str, 
     table = table.copy()
     table["ppl_low"], table["ppl_high"] = math.nan, math.nan
     pairs = []
-    for split, target in targets.items():
+    for split in sorted({s for _, s in scores}, key=["valid", "test"].index):
+        target = targets.get(split)
         models = bootstrappable(table, scores, split)
         if not models or n_resamples <= 0:
             continue
@@ -77,8 +83,7 @@ def intervals_and_pairs(table: pd.DataFrame, scores: Scores, targets: dict[str, 
             groups.setdefault(_unit(m, scores[(m, split)]), []).append(m)
         results = {}
         for unit, members in groups.items():
-            offsets = [scores[(m, split)].line_offsets if hasattr(scores[(m, split)], "line_offsets")
-                       else target.line_offsets for m in members]
+            offsets = [_offsets(scores[(m, split)], target) for m in members]
             nll_by_line = np.stack([-line_sums(_logprobs(scores[(m, split)]), o)
                                     for m, o in zip(members, offsets)])  # (M, L)
             result = bootstrap_perplexity(nll_by_line, np.diff(offsets[0]), n_resamples, seed, level)

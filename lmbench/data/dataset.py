@@ -37,6 +37,8 @@ class SplitStats:
             (:meth:`Tokenizer.normalize_line`) plus one byte per line end, so total NLL in bits /
             n_bytes is bits per byte, comparable across tokenizations of the same normalized text.
         sha256: :func:`fingerprint` of the ids.
+        text_sha256: sha256 of the normalized text (each line and one "\\n"): equal for runs over the same
+            text whatever their tokenizer or vocabulary (their models compare by bits per byte).
     """
 
     n_tokens: int
@@ -45,6 +47,7 @@ class SplitStats:
     n_unk: int
     n_bytes: int
     sha256: str
+    text_sha256: str = ""
 
 
 @dataclass
@@ -102,6 +105,7 @@ class _Tokenized:
     n_bytes: int
     texts: list | None = None
     line_bytes: np.ndarray | None = None
+    text_sha256: str = ""
 
 
 #: lines tokenized (and encoded) at a time: the tokens of a large split never exist as Python
@@ -136,6 +140,7 @@ def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False, 
     numbering: dict = {}
     blocks, counts, lengths, n_bytes = [], np.zeros(0, np.int64), [], 0
     texts = [] if keep_text else None
+    digest = hashlib.sha256()
     for start in range(0, len(lines), BLOCK_LINES):
         normalized = [tokenizer.normalize_line(line) for line in lines[start:start + BLOCK_LINES]]
         if consume:
@@ -148,12 +153,13 @@ def _tokenize(lines: list[str], tokenizer: Tokenizer, *, consume: bool = False, 
         counts += np.bincount(blocks[-1], minlength=len(numbering))
         lengths.append(block_lengths)
         n_bytes += utf8_bytes(normalized)
+        digest.update("".join(line + "\n" for line in normalized).encode("utf-8", "surrogatepass"))
         if keep_text:
             texts.extend(normalized)
     uniques = np.empty(len(numbering), dtype=object)
     uniques[:] = list(numbering)
     return _Tokenized(blocks, uniques, counts, np.concatenate(lengths) if lengths else np.zeros(0, np.int64), n_bytes,
-                      texts, line_utf8_bytes(texts) if keep_text else None)
+                      texts, line_utf8_bytes(texts) if keep_text else None, digest.hexdigest())
 
 
 def with_line_ends(token_ids: np.ndarray, lengths: np.ndarray, eos_id: int) -> np.ndarray:
@@ -233,7 +239,8 @@ def encode_lines_with_oov(lines: list[str], tokenizer: Tokenizer, vocab: Vocabul
 def split_stats(ids: np.ndarray, tokenized: _Tokenized, n_oov: int, vocab: Vocabulary) -> SplitStats:
     """The :class:`SplitStats` of one encoded split."""
     return SplitStats(n_tokens=int(ids.size), n_lines=int(tokenized.lengths.size), n_oov=n_oov,
-                      n_unk=int((ids == vocab.unk_id).sum()), n_bytes=tokenized.n_bytes, sha256=fingerprint(ids))
+                      n_unk=int((ids == vocab.unk_id).sum()), n_bytes=tokenized.n_bytes, sha256=fingerprint(ids),
+                      text_sha256=tokenized.text_sha256)
 
 
 def build_dataset(raw: RawCorpus, tokenizer: Tokenizer, min_freq: int = 1, max_vocab: int | None = None, *,

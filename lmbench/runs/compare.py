@@ -72,13 +72,26 @@ def fingerprint(run: RunResult) -> tuple:
     return tuple(prints.get(split) for split in HELD_OUT)
 
 
+def text_fingerprint(run: RunResult) -> tuple | None:
+    """sha256 of the normalized text of the held-out splits (None for runs of lmbench 0.2, which did not record it)."""
+    splits = run.config["data"].get("splits", {})
+    found = tuple(splits.get(split, {}).get("text_sha256") for split in HELD_OUT)
+    return found if all(found) else None
+
+
+def group_key(run: RunResult) -> tuple:
+    """Runs over the same text share a group (their models compare by bits per byte across tokenizations)."""
+    text = text_fingerprint(run)
+    return ("text",) + text if text else ("ids",) + fingerprint(run)
+
+
 def group_runs(runs: list[RunResult], allow_different_data: bool) -> list[list[RunResult]]:
-    """Runs grouped by identical held-out data; different data is an error unless allowed."""
+    """Runs grouped by identical held-out text; different text is an error unless allowed."""
     groups: dict[tuple, list[RunResult]] = {}
     for run in runs:
-        groups.setdefault(fingerprint(run), []).append(run)
+        groups.setdefault(group_key(run), []).append(run)
     if len(groups) > 1 and not allow_different_data:
-        first, other = runs[0], next(r for r in runs if fingerprint(r) != fingerprint(runs[0]))
+        first, other = runs[0], next(r for r in runs if group_key(r) != group_key(runs[0]))
         split = next(s for s, a, b in zip(HELD_OUT, fingerprint(first), fingerprint(other)) if a != b)
         raise LmbenchError(f"{first.out_dir} and {other.out_dir} scored different {split} data (fingerprints "
                            f"{str(fingerprint(first)[HELD_OUT.index(split)])[:12]} vs "
@@ -113,17 +126,36 @@ def labelled_rows(runs: list[RunResult], names: dict) -> pd.DataFrame:
     return table
 
 
+@dataclass(frozen=True)
+class UnitScores:
+    """A saved model's scores with what its units are: the tokens of its run (one unit per tokenization), or its own."""
+
+    logprobs: np.ndarray
+    line_offsets: np.ndarray
+    unit: str
+
+
 def group_scores(runs: list[RunResult], table: pd.DataFrame, names: dict) -> tuple[dict, dict]:
-    """Per-token scores of every model that saved them, and the shared targets of the group."""
+    """Per-token scores of every model that saved them, and the shared targets of the group.
+
+    Models of runs with the same token ids share the unit "run"; runs over the same text with other
+    tokens get a unit each, so that pairs across them are compared by bits per byte.
+    """
     scores, targets = {}, {}
+    units = {}
     for run in runs:
+        unit = units.setdefault(fingerprint(run), "run" if not units else f"run:{names[run.out_dir]}")
         for _, row in table[table["run"] == names[run.out_dir]].drop_duplicates("model").iterrows():
-            if not run.config["models"].get(row["source_model"], {}).get("scores"):
+            info = run.config["models"].get(row["source_model"], {})
+            if not info.get("scores"):
                 continue
+            own = str(row.get("token_unit", "run")) not in ("run", "nan")
             for split in HELD_OUT:
                 saved = run.scores(row["source_model"], split)
-                scores[(row["model"], split)] = saved.logprobs
-                targets.setdefault(split, Targets(saved.ids, saved.line_offsets))
+                scores[(row["model"], split)] = UnitScores(saved.logprobs, saved.line_offsets,
+                                                           f"own:{row['model']}" if own else unit)
+                if not own:
+                    targets.setdefault(split, Targets(saved.ids, saved.line_offsets))
     return scores, targets
 
 

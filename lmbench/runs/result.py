@@ -210,7 +210,19 @@ class RunResult:
         """
         from ..scoring.text import TextModel
 
+        saved = self.config["models"].get(name, {}).get("checkpoint") if isinstance(name, str) else None
+        if not saved and isinstance(name, str) and name.startswith("hf:"):
+            return TextModel(self._pretrained(name), self.tokenizer)  # any pretrained LM, on the run's text
         return TextModel(self._load_model(name), self.tokenizer)
+
+    def _pretrained(self, name: str):
+        """A pretrained causal LM named ``hf:...``, loaded to read text normalized as this run does."""
+        from ..data.vocab import Vocabulary
+        from ..models.registry import resolve
+
+        model = resolve(name).build()
+        model.label = name
+        return model.fit(None, None, vocab=Vocabulary(["<unk>", self.tokenizer.eos]))
 
     def generate(self, model: str, prefix: str = "", length: int = 100, **options) -> str:
         """Continue a text prefix with a model of the run (see :meth:`lmbench.scoring.text.TextModel.generate`)."""

@@ -165,8 +165,10 @@ class Run:
         except (OSError, LmbenchError) as exc:  # writing results failed (disk full, folder removed, ...)
             self.status = "failed"
             self._write_config_if_possible()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             kept = "; the earlier run is kept as it was" if self.output.staging is not None else ""
+            if isinstance(exc, LmbenchError):
+                raise LmbenchError(f"{exc}; finished rows are kept in {self.out}{kept}") from None
+            reason = exc.strerror or exc
             raise LmbenchError(f"cannot finish the run in {self.out} ({reason}); free some space or choose "
                                f"another --out; finished rows are kept{kept}") from None
         finally:

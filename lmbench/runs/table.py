@@ -91,7 +91,7 @@ def format_table(frame: pd.DataFrame) -> str:
 
 
 def _column(frame: pd.DataFrame, name: str, default) -> pd.Series:
-    return frame[name].fillna(default) if name in frame else pd.Series([default] * len(frame), index=frame.index)
+    return frame[name].astype(object).where(frame[name].notna(), default) if name in frame else pd.Series([default] * len(frame), index=frame.index)
 
 
 def _cut_text(row) -> str:

@@ -40,10 +40,14 @@ class TextScores:
     line_offsets: np.ndarray
     text_lines: tuple = ()
     tokenizer: object = None
+    own_tokens: bool = False
 
     @property
     def tokens(self) -> list[str]:
         """Every scored token as text, end-of-line tokens included (N,)."""
+        if self.own_tokens:
+            raise LmbenchError("these scores are over a pretrained model's own tokens: per-line scores and the "
+                               "summary are what compare with the run's models (lines(), summary())")
         return [tok for line in self.text_lines for tok in self.tokenizer.tokenize_line(line) + [self.tokenizer.eos]]
 
     @property
@@ -68,6 +72,11 @@ class TextScores:
     def summary(self, name: str = "") -> str:
         """One line: lines, tokens, OOV tokens, total log-probability and perplexity with and without OOV tokens."""
         n_oov = int(self.oov.sum())
+        if self.own_tokens:
+            n_bytes = sum(len(line.encode("utf-8", "surrogatepass")) + 1 for line in self.text_lines)
+            return (f"{name + ': ' if name else ''}{len(self.line_offsets) - 1} lines, {self.n_tokens} of its own tokens, "
+                    f"ln prob {-self.nll_nats:.4f}, {self.nll_nats / (math.log(2) * n_bytes):.4f} bits per byte "
+                    f"({n_bytes} bytes), perplexity {self.perplexity:.4f} over its own tokens")
         return (f"{name + ': ' if name else ''}{len(self.line_offsets) - 1} lines, {self.n_tokens} tokens ({n_oov} OOV), "
                 f"ln prob {-self.nll_nats:.4f}, perplexity {self.perplexity:.4f} including OOV tokens "
                 f"(scored as <unk>), {self.perplexity_without_oov:.4f} excluding them")
@@ -170,8 +179,22 @@ class TextModel:
         return self.model.vocab_
 
     def score_text(self, text: str) -> TextScores:
-        """Score new text the way a held-out split is scored (KenLM's ``query``): per token, per line, in total."""
+        """Score new text the way a held-out split is scored (KenLM's ``query``): per token, per line, in total.
+
+        A model with its own tokenizer (``hf:``) reads the text normalized as the run does, with its own
+        tokens: its scores are per line and in total (bits per byte compare), not over the run's tokens.
+        """
         self._check_unchanged()
+        if hasattr(self.model, "score_lines"):
+            from ..data.corpora import text_lines
+
+            lines = [self.tokenizer.normalize_line(line) for line in text_lines(text.replace("\r\n", "\n"))]
+            if not lines:
+                raise LmbenchError("the text to score is empty; give at least one line")
+            scores = self.model.score_lines(lines)
+            return TextScores(np.zeros(scores.logprobs.size, np.int64), scores.logprobs,
+                              np.zeros(scores.logprobs.size, dtype=bool), scores.line_offsets, tuple(lines),
+                              self.tokenizer, own_tokens=True)
         return score_text(self.model, self.tokenizer, text)
 
     def _check_unchanged(self) -> None:

@@ -102,6 +102,9 @@ def read_scores(targets_path: Path, scores_path: Path, split: str) -> TokenScore
     if split not in stored or f"{split}_ids" not in targets:
         raise LmbenchError(f"no scores for split {split!r} in {scores_path}; "
                            f"stored splits: {', '.join(sorted(stored))}")
+    own = f"{split}_line_offsets"
+    if own in stored:  # a model's own tokens: their line offsets are the model's, no run ids belong to them
+        return TokenScores(stored[split], np.zeros(0, np.int32), stored[own])
     scores = TokenScores(stored[split], targets[f"{split}_ids"], targets[f"{split}_line_offsets"])
     if scores.logprobs.shape != scores.ids.shape:
         raise LmbenchError(f"{scores_path} holds {scores.logprobs.size} scores for {split}, "
