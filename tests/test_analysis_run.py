@@ -168,14 +168,29 @@ def test_compare_merges_runs_over_identical_data(finished_run, corpus, tmp_path)
     assert (tmp_path / "merged" / "compare.csv").exists()
 
 
-def test_compare_refuses_runs_over_different_data_unless_allowed(finished_run, corpus, tmp_path):
+def test_compare_refuses_runs_over_different_text_unless_allowed(finished_run, corpus, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"w{i % 5} w{i % 3} w{i % 7}\n" for i in range(300)), encoding="utf-8")
+    elsewhere = run_benchmark(RunConfig(models=["trigram-kn"], corpus=str(other), out=str(tmp_path / "other"),
+                                        bootstrap=0), **QUIET)
+    refused = CliRunner().invoke(cli, ["compare", str(finished_run.out_dir), str(elsewhere.out_dir)])
+    assert refused.exit_code == 1 and "different valid data" in refused.output
+    assert "--allow-different-data" in refused.output and "allow_different_data=True" in refused.output
+    allowed = CliRunner().invoke(cli, ["compare", str(finished_run.out_dir), str(elsewhere.out_dir),
+                                       "--allow-different-data"])
+    assert allowed.exit_code == 0 and "group 2" in allowed.output
+
+
+def test_compare_merges_a_char_run_of_the_same_text_by_bits_per_byte(finished_run, corpus, tmp_path):
     char = run_benchmark(RunConfig(models=["trigram-kn"], corpus=str(corpus), tokenizer="char",
                                    out=str(tmp_path / "char"), bootstrap=0), **QUIET)
-    refused = CliRunner().invoke(cli, ["compare", str(finished_run.out_dir), str(char.out_dir)])
-    assert refused.exit_code == 1 and "different valid data" in refused.output
-    assert "--allow-different-data" in refused.output
-    allowed = CliRunner().invoke(cli, ["compare", str(finished_run.out_dir), str(char.out_dir), "--allow-different-data"])
-    assert allowed.exit_code == 0 and "group 2" in allowed.output
+    merged = CliRunner().invoke(cli, ["compare", str(finished_run.out_dir), str(char.out_dir)])
+    assert merged.exit_code == 0 and "group 2" not in merged.output  # one group: the same text
+    from lmbench.runs.compare import compare_runs
+
+    pairs = compare_runs([finished_run.out_dir, char.out_dir], n_resamples=50).compare
+    across = pairs[pairs["model_b"].str.startswith("char/") | pairs["model_a"].str.startswith("char/")]
+    assert len(across) and (across["metric"] == "bits_per_byte").all()
 
 
 def test_no_save_scores_writes_no_scores_but_still_intervals(corpus, tmp_path):
