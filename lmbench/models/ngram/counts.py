@@ -379,6 +379,7 @@ class NGramCounts:
     # ------------------------------------------------------------ persistence
 
     def state_dict(self) -> dict:
+        """Counts and keys by order (on disk: the files themselves, which saving streams window by window)."""
         state = {"counts.1": self.counts[1]}
         for k in range(2, self.order + 1):
             state[f"keys.{k}"], state[f"counts.{k}"] = self.keys[k], self.counts[k]

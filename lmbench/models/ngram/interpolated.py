@@ -178,6 +178,10 @@ class KneserNeySmoothing(AbsoluteDiscounting):
         if k == counts.order:
             return counts.read(counts.counts[k], x0, x1)
         cut = min(max(counts.bos_start(k), x0), x1)                   # <s>-initial ids come last: raw counts
+        if cut == x1:
+            return counts.read(counts.continuation(k), x0, x1)
+        if cut == x0:
+            return counts.read(counts.counts[k], x0, x1)
         out = np.empty(x1 - x0, dtype=np.int64)
         out[:cut - x0] = counts.read(counts.continuation(k), x0, cut)
         out[cut - x0:] = counts.read(counts.counts[k], cut, x1)

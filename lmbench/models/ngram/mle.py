@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import LmbenchError, is_finite_number
-from .counts import line_chunks, safe_log
+from .counts import safe_log
 from .model import MAX_ORDER, NGramModel  # noqa: F401  (MAX_ORDER: imported from here by the registry)
 
 
@@ -81,10 +81,7 @@ class AddK(NGramModel):
 
     def _valid_counts(self, valid_ids) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`top_counts` of every token of the validation split (on disk: slice by slice)."""
-        eos, chunk = self.vocab_.eos_id, self.counts_.scoring_chunk_tokens()
-        spans = list(line_chunks(valid_ids, eos, chunk)) if chunk is not None else []
-        spans = spans or [(0, len(valid_ids))]
-        parts = [self.top_counts(self.counts_.query_split(valid_ids[start:stop], eos)) for start, stop in spans]
+        parts = [self.top_counts(query) for query in self.queries(valid_ids)]
         if len(parts) == 1:
             return parts[0]
         return np.concatenate([g for g, _ in parts]), np.concatenate([c for _, c in parts])

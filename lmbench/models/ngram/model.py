@@ -99,11 +99,11 @@ class NGramModel(LanguageModel):
         self._estimate(valid_ids)
         self._build()
         self.counts_.drop_fit_files()
-        seconds = time.perf_counter() - start
-        if on_disk and seconds >= self._progress().min_seconds:
-            self._progress().emit(f"fitted on disk in {seconds:.1f}s ({len(train_ids) / seconds / 1e6:.2f}M tokens/s): "
-                                  f"{self.n_params:,} n-grams, {format_bytes(self.counts_.disk_bytes())} "
-                                  f"in {self.counts_.folder}")
+        seconds, progress = time.perf_counter() - start, self._progress()
+        if on_disk and seconds >= progress.min_seconds:
+            progress.emit(f"fitted on disk in {seconds:.1f}s ({len(train_ids) / seconds / 1e6:.2f}M tokens/s): "
+                          f"{self.n_params:,} n-grams, {format_bytes(self.counts_.disk_bytes())} "
+                          f"in {self.counts_.folder}")
         return self
 
     def _fit_on_disk(self, n_tokens: int) -> bool:
@@ -138,13 +138,18 @@ class NGramModel(LanguageModel):
         over ``logp_`` and ``bow_``, see :func:`~lmbench.models.ngram.tables.backoff_logprob`)."""
         return backoff_logprob(query, self.logp_, self.bow_, self.unseen_context_bow)
 
-    def logprobs(self, ids) -> np.ndarray:
+    def queries(self, ids):
+        """The queries of a split's tokens: one, or on disk one per slice of whole lines (bounded memory)."""
         eos, chunk = self.vocab_.eos_id, self.counts_.scoring_chunk_tokens()
         if chunk is None or len(ids) <= chunk:
-            return self._logprob(self.counts_.query_split(ids, eos))
-        # tables on disk: score slices of whole lines (lines are independent), bounding memory
-        return np.concatenate([self._logprob(self.counts_.query_split(ids[start:stop], eos))
-                               for start, stop in line_chunks(ids, eos, chunk)])
+            yield self.counts_.query_split(ids, eos)
+            return
+        for start, stop in line_chunks(ids, eos, chunk):      # lines are independent
+            yield self.counts_.query_split(ids[start:stop], eos)
+
+    def logprobs(self, ids) -> np.ndarray:
+        parts = [self._logprob(query) for query in self.queries(ids)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def next_logprobs(self, history) -> np.ndarray:
         return self._logprob(self.counts_.query_next(history, self.vocab_.eos_id))

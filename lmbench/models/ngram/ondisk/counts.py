@@ -249,13 +249,6 @@ class OnDiskCounts(NGramCounts):
             return ArrayFile.borrowed(array)
         return write_array(self.folder / name, np.ascontiguousarray(array))
 
-    def state_dict(self) -> dict:
-        """The state of :meth:`NGramCounts.state_dict` with the files themselves (saving streams them window by window)."""
-        state = {"counts.1": self.counts[1]}
-        for k in range(2, self.order + 1):
-            state[f"keys.{k}"], state[f"counts.{k}"] = self.keys[k], self.counts[k]
-        return state
-
     def drop_fit_files(self) -> None:
         """Delete what only fitting needs (suffix ids, continuation counts); scoring keeps the rest."""
         for files in (self._suffix, self._continuation):
