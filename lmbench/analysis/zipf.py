@@ -20,13 +20,15 @@ r(x) = n_tail P(X >= x) ~ x^-(beta - 1), so x ~ r^(-1 / (beta - 1)): **alpha = 1
 Neither fit follows the first few ranks of a natural text, which are flatter than any power law
 (Mandelbrot's f ~ (r + b)^-alpha): each type weighs the same in both fits, and the top ten of a
 few thousand types cannot move either exponent (docs/benchmarks.md shows it on Austen's *Emma*).
+A fitted line that misses the observed count by more than :data:`MISS_FACTOR` at either end of its
+ranks is named in the fit's ``note``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,7 @@ from ..data.tokenizers import Tokenizer
 MIN_TAIL_TYPES = 50        # an MLE candidate x_min must leave at least this many types in the tail
 MAX_X_MIN_CANDIDATES = 200  # candidate x_min values scanned (all of them up to this many)
 BETA_BOUNDS = (1.0 + 1e-6, 12.0)  # search interval for the exponent of the frequency distribution
+MISS_FACTOR = 2.0  # a fitted line further than this factor from the observed count at an end of its ranks misses
 
 LEAST_SQUARES_NOTE = (
     "Least squares: log f = -alpha log r + c over ranks 1..r_max, r_max = last rank with count >= {min_count} "
@@ -310,22 +313,49 @@ def fit_zipf(counts: np.ndarray, n: int, min_count: int = 10) -> ZipfFit:
     ls = fit_least_squares(counts, min_count)
     mle = fit_power_law(counts)
     note = "; ".join(text for text in (ls.pop("note"), mle.note) if text)
-    return ZipfFit(n=n, n_tokens=int(counts.sum()), n_types=int(counts.size), n_hapax=int((counts == 1).sum()),
-                   **ls, mle_alpha=mle.alpha, mle_beta=mle.beta, mle_x_min=mle.x_min,
-                   mle_rank_max=mle.n_tail if mle.beta is not None else None, mle_ks=mle.ks, note=note)
+    fit = ZipfFit(n=n, n_tokens=int(counts.sum()), n_types=int(counts.size), n_hapax=int((counts == 1).sum()),
+                  **ls, mle_alpha=mle.alpha, mle_beta=mle.beta, mle_x_min=mle.x_min,
+                  mle_rank_max=mle.n_tail if mle.beta is not None else None, mle_ks=mle.ks, note=note)
+    misses = fit_misses(fit, counts)
+    return replace(fit, note="; ".join([note] * bool(note) + misses)) if misses else fit
 
 
 def fit_lines(fit: ZipfFit) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Legend label -> (ranks, counts) of each fit that exists, over the ranks it covers."""
+    """``"kind: details"`` -> (ranks, counts) of each fit that exists, over the ranks it was fitted on.
+
+    The kind ("least squares", "MLE") is the same for every n, so a plot can give each kind one
+    style and one legend entry; the details are its exponent.
+    """
     lines = {}
     if fit.alpha is not None:
         r = np.array([fit.rank_min, fit.rank_max], dtype=float)
-        lines[f"least squares n={fit.n}: alpha={fit.alpha:.2f}, ranks 1-{fit.rank_max}"] = (
-            r, np.exp(fit.intercept) * r ** -fit.alpha)
+        lines[f"least squares: alpha={fit.alpha:.2f}"] = (r, np.exp(fit.intercept) * r ** -fit.alpha)
     if fit.mle_alpha is not None:
         curve = power_law_curve(PowerLawFit(fit.mle_beta, fit.mle_x_min, fit.mle_rank_max, fit.mle_ks))
-        lines[f"MLE n={fit.n}: alpha={fit.mle_alpha:.2f}, x_min={fit.mle_x_min}, ranks 1-{fit.mle_rank_max}"] = curve
+        lines[f"MLE: alpha={fit.mle_alpha:.2f}"] = curve
     return lines
+
+
+def fit_misses(fit: ZipfFit, counts: np.ndarray, factor: float = MISS_FACTOR) -> list[str]:
+    """A sentence for each fitted line that visibly misses the data: off by more than ``factor`` at an end of its ranks.
+
+    Both ends of each line of :func:`fit_lines` (rank 1 or where the fitted counts start, and its
+    last fitted rank) are compared with the observed count at the same rank; the worse end is named.
+    """
+    found = []
+    for label, (ranks, fitted) in fit_lines(fit).items():
+        worst = None
+        for r, f in ((ranks[0], fitted[0]), (ranks[-1], fitted[-1])):
+            rank = int(min(max(round(float(r)), 1), counts.size))
+            off = max(f / counts[rank - 1], counts[rank - 1] / f)
+            if off > factor and (worst is None or off > worst[0]):
+                worst = (off, rank, f, int(counts[rank - 1]))
+        if worst is not None:
+            off, rank, f, observed = worst
+            fitted_text = f"{f:,.0f}" if f >= 10 else f"{f:.2g}"
+            found.append(f"the {label.partition(':')[0]} line misses the data by a factor {off:.1f} at rank "
+                         f"{rank:,} (fitted {fitted_text}, observed {observed:,})")
+    return found
 
 
 # ---------------------------------------------------------------- texts and tables

@@ -62,7 +62,8 @@ def analyse(table: pd.DataFrame, scores: dict, targets: dict, train_counts: np.n
 def write_analysis(out: Path, found: Analysis, name: str, curves: dict, config: dict) -> None:
     """The analysis tables, the figures and report.md of a run directory."""
     from ..report.markdown import write_report
-    from ..report.plots import buckets_plot, curves_plot, perplexity_plot, sweep_plot
+    from ..report.plots import (COST_COLUMNS, buckets_plot, cost_plot, cost_points, curves_plot, own_tokens,
+                                perplexity_plot, sweep_plot)
 
     tables = {files.COMPARE_CSV: found.compare, files.BUCKETS_CSV: found.buckets, files.SEEDS_CSV: found.seeds,
               files.SWEEP_CSV: found.sweep}
@@ -76,9 +77,14 @@ def write_analysis(out: Path, found: Analysis, name: str, curves: dict, config: 
     if len(found.buckets):
         buckets_plot(found.buckets, out / files.BUCKETS_PNG, f"{name}: perplexity by training frequency of the target")
     if curves:
-        curves_plot(curves, out / files.CURVES_PNG, f"{name}: learning curves", references=reference_lines(frame, curves))
+        run_tokens = set(frame.loc[~own_tokens(frame), "model"])  # a pretrained LM's perplexity is over its own tokens
+        references = {m: p for m, p in reference_lines(frame, curves).items() if m in run_tokens}
+        curves_plot(curves, out / files.CURVES_PNG, f"{name}: learning curves", references=references)
+    if all(c in frame for c in COST_COLUMNS) and len(cost_points(frame)):
+        cost_plot(frame, out / files.COST_PNG, f"{name}: test bits per byte against cost")
     figures = [f for f in files.FIGURES if (out / f).exists()]
-    write_report(out / files.REPORT_MD, config, frame, found.compare, found.buckets, found.seeds, figures)
+    write_report(out / files.REPORT_MD, config, frame, found.compare, found.buckets, found.seeds, figures,
+                 found.sweep)
     atomic_write_json(out / files.RESULTS_JSON, results_document(config, frame, found.compare))
 
 
