@@ -89,6 +89,11 @@ def write_analysis(out: Path, found: Analysis, name: str, curves: dict, config: 
 
 
 def reference_lines(frame: pd.DataFrame, curves: dict) -> dict:
-    """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot."""
+    """Valid perplexity of the run's models without learning curves (n-grams), for the curves plot.
+
+    Only models over the run's tokens: a pretrained LM's perplexity is over its own tokens.
+    """
     valid = frame[(frame["split"] == "valid") & frame["comparable"].astype(bool)]
+    if "token_unit" in valid:
+        valid = valid[valid["token_unit"].fillna("run").astype(str) == "run"]
     return {m: p for m, p in zip(valid["model"], valid["perplexity"]) if m not in curves}
