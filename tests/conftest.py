@@ -153,3 +153,11 @@ def ptb_dataset():
 
     require_corpus("ptb")
     return build_dataset(load_corpus("ptb"), Tokenizer("word"))
+
+
+@pytest.fixture(scope="session")
+def ptb_kn5(ptb_dataset):
+    """PTB 5-gram modified Kneser-Ney fitted in memory, once."""
+    from lmbench.models.ngram import KneserNey
+
+    return KneserNey(order=5, storage="memory").fit(ptb_dataset.splits["train"], vocab=ptb_dataset.vocab)

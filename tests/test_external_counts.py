@@ -67,16 +67,15 @@ def assert_same_scores(disk, memory, ds, history):
     assert disk.fitted_summary() == memory.fitted_summary()
 
 
-@pytest.mark.parametrize("order", [2, 4])
 @pytest.mark.parametrize("suffix", FAMILIES)
-def test_every_family_scores_the_same_on_and_off_disk(corpus, suffix, order):
-    name = f"{order}gram" + (f"-{suffix}" if suffix else "")
+def test_every_family_scores_the_same_on_and_off_disk(corpus, suffix):
+    name = "4gram" + (f"-{suffix}" if suffix else "")
     memory = fit_name(name, corpus, storage="memory")
     disk = fit_name(name, corpus, storage="disk", memory=TINY)
     assert_same_scores(disk, memory, corpus, corpus.splits["test"][:7])
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(lines=st.lists(st.lists(st.integers(0, 9), max_size=9), min_size=1, max_size=40),
        suffix=st.sampled_from(FAMILIES), order=st.integers(1, 5), memory=st.sampled_from([4096, 9000]),
        history=st.lists(st.integers(0, 12), max_size=5))
@@ -180,16 +179,15 @@ def test_on_disk_tables_go_under_the_scratch_dir_when_one_is_given(corpus, tmp_p
     assert model.counts_.folder.parent == tmp_path
 
 
-def test_ptb_on_disk_kneser_ney_equals_in_memory_and_kenlm(ptb_dataset):
+def test_ptb_on_disk_kneser_ney_equals_in_memory_and_kenlm(ptb_dataset, ptb_kn5):
     """PTB 5-gram KN spilled in 4 sorted runs: the in-memory scores exactly, KenLM's 141.19 test perplexity."""
     ds = ptb_dataset
     train, test = ds.splits["train"], ds.splits["test"]
     budget = "32M"
     assert len(list(line_chunks(train, ds.vocab.eos_id, Budget(parse_memory(budget)).chunk_tokens))) == 4
     disk = KneserNey(order=5, storage="disk", memory=budget).fit(train, vocab=ds.vocab)
-    memory = KneserNey(order=5, storage="memory").fit(train, vocab=ds.vocab)
     scores = disk.logprobs(test)
-    assert np.array_equal(scores, memory.logprobs(test))
+    assert np.array_equal(scores, ptb_kn5.logprobs(test))
     assert abs(np.exp(-scores.mean()) - 141.19) < 0.01
 
 

@@ -22,6 +22,10 @@ from lmbench.models.ngram import SmoothedNGram, Smoothing
 from tests.conftest import make_dataset, random_lines
 
 
+#: a budget of ~500 entries per window: several windows of this module's corpus.
+SMALL_BUDGET = 50_000
+
+
 class AddKInterpolated(Smoothing):
     """alpha(h w) = c(h w) / (c(h) + k), gamma(h) = k / (c(h) + k)."""
 
@@ -60,8 +64,9 @@ def test_the_toy_is_the_formula_it_states():
 @pytest.mark.parametrize("form", ["interpolated", "backoff"])
 def test_the_toy_gets_both_storages_and_both_forms(ds, form):
     memory = SmoothedNGram(order=3, smoothing="toy-addk", form=form, storage="memory").fit(ds.splits["train"], vocab=ds.vocab)
-    disk = SmoothedNGram(order=3, smoothing="toy-addk", form=form, storage="disk", memory=4096).fit(
+    disk = SmoothedNGram(order=3, smoothing="toy-addk", form=form, storage="disk", memory=SMALL_BUDGET).fit(
         ds.splits["train"], vocab=ds.vocab)
+    assert len(list(disk.counts_.context_windows(3))) > 1
     assert disk.on_disk and not memory.on_disk
     assert np.array_equal(disk.logprobs(ds.splits["test"]), memory.logprobs(ds.splits["test"]))
     for history in (ds.splits["test"][:5], np.array([ds.vocab.eos_id])):
@@ -71,7 +76,7 @@ def test_the_toy_gets_both_storages_and_both_forms(ds, form):
 
 @pytest.mark.parametrize("storage", ["memory", "disk"])
 def test_the_toy_gets_checkpoints(ds, tmp_path, storage):
-    model = SmoothedNGram(order=3, smoothing="toy-addk", params={"k": 0.3}, storage=storage, memory=4096)
+    model = SmoothedNGram(order=3, smoothing="toy-addk", params={"k": 0.3}, storage=storage, memory=SMALL_BUDGET)
     model.fit(ds.splits["train"], vocab=ds.vocab).save(tmp_path / "toy.pt")
     loaded = load_model(tmp_path / "toy.pt")
     assert type(loaded) is SmoothedNGram and loaded.get_params() == model.get_params()
@@ -86,13 +91,17 @@ def test_the_toy_gets_the_registry_and_runs(toy_registered, ds, tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(random_lines(np.random.default_rng(9), 300)) + "\n")
     out = tmp_path / "run"
-    lmbench.run("3gram-toy,trigram-kn", corpus=str(corpus), out=str(out), memory="4K", bootstrap=0,
+    lmbench.run("3gram-toy,trigram-kn,trigram-stupid", corpus=str(corpus), out=str(out), memory="4K", bootstrap=0,
                 save_scores=False, progress=False, quiet=True)
     table = pd.read_csv(out / "perplexity.csv")
     toy, kn = (table[table.model == name].set_index("split").perplexity for name in ("3gram-toy", "trigram-kn"))
     assert np.isfinite(toy).all() and (toy > kn).all()       # a run's table; Kneser-Ney is the better smoother
     loaded = load_model(out / "models" / "3gram-toy.pt")
     assert loaded.on_disk                                     # --memory reached it: fitted and saved on disk
+    # the runner's handling of a built-in that is not a distribution, in the same run
+    stupid = table[table.model == "trigram-stupid"]
+    assert len(stupid) == 2 and not stupid.comparable.any() and stupid.perplexity.isna().all()
+    assert stupid.note.str.contains("not normalized").all() and table[table.model != "trigram-stupid"].comparable.all()
 
 
 def test_an_unknown_strategy_name_is_a_one_line_error():
