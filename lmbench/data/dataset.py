@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .corpora import SPLITS, RawCorpus
+from .raw import SPLITS, RawCorpus
 from .tokenizers import Tokenizer, fit_tokenizer
 from .vocab import Vocabulary, factorize
 

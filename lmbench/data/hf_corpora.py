@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from ..errors import LmbenchError
 from ..files import expand_path
-from .corpora import RawCorpus, check_distinct_splits, format_fractions, split_lines
+from .raw import RawCorpus, check_distinct_splits, format_fractions, split_lines
 
 #: the extra that installs ``transformers`` and ``datasets``.
 HF_EXTRA = 'pip install -e ".[hf]"'
