@@ -109,7 +109,8 @@ class NGramQuery:
 class MemoryWriter:
     """Collects the windows of a table in memory (the in-memory twin of :class:`~lmbench.models.ngram.ondisk.arrays.ArrayWriter`)."""
 
-    def __init__(self):
+    def __init__(self, dtype=np.float64):
+        self.dtype = np.dtype(dtype)
         self.parts: list[np.ndarray] = []
 
     def append(self, values: np.ndarray) -> None:
@@ -118,7 +119,7 @@ class MemoryWriter:
     def close(self) -> np.ndarray:
         if len(self.parts) == 1:
             return self.parts[0]
-        return np.concatenate(self.parts) if self.parts else np.zeros(0)
+        return np.concatenate(self.parts) if self.parts else np.zeros(0, self.dtype)
 
 
 class NGramCounts:
@@ -313,7 +314,7 @@ class NGramCounts:
 
     def writer(self, name: str, dtype=np.float64) -> MemoryWriter:
         """Where a table is written window by window (in memory: a list of arrays; on disk: a file)."""
-        return MemoryWriter()
+        return MemoryWriter(dtype)
 
     def table(self, values):
         """A table of probabilities or weights as the scoring walk reads it: its natural logs."""

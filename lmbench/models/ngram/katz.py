@@ -148,8 +148,9 @@ class Katz(SmoothedNGram):
 
     with Katz's ratios d_r from the counts of counts of each order and raw counts at every order
     (see :class:`GoodTuring` for the unigram level, contexts that lose no mass, and orders whose
-    ratios are invalid: small corpora, or PTB's unigrams, whose ratios for r >= 2 fall outside (0, 1)
-    because only 30 words are seen once, so max_count is lowered there).
+    ratios are invalid: small corpora, or PTB's unigrams, whose Good-Turing ratios r*/r for r >= 2
+    fall outside (0, 1), above 1, since only 30 words are seen once: there max_count is lowered, down
+    to the absolute discount when no value is valid).
 
     Args:
         order: n-gram order.
