@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import warnings
 from contextlib import contextmanager
 
@@ -16,7 +15,6 @@ import torch
 from lmbench.models.checkpoint import load_model
 from lmbench.models.neural import shell
 from lmbench.models.neural.recurrent import DeepRecurrentLM, RecurrentLM
-from lmbench.models.neural.shell import TorchLM
 from lmbench.models.neural.training import TrainConfig, TrainingOptions
 from lmbench.models.neural.transformer import TransformerLM
 from lmbench.models.seeding import seed_everything

@@ -75,7 +75,7 @@ class TrainingObserver:
         """Epoch ``epoch`` (from 1) begins; it has ``n_batches`` batches on this rank."""
 
     def batch_done(self, nll_sum, n_tokens: int, seconds: float, world_size: int = 1) -> None:
-        """A batch ended: this rank's summed NLL (a device tensor, nats) and tokens so far in the epoch, of ``world_size``."""
+        """A batch ended: this rank's summed NLL (a device tensor, nats) and tokens this epoch, of ``world_size`` ranks."""
 
     def epoch_ended(self, epoch: int, row: dict, n_train: int, validated: bool, validating: bool) -> None:
         """The epoch's learning-curve ``row`` is final; ``n_train`` is the training split's size in tokens."""

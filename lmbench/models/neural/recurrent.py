@@ -221,7 +221,7 @@ INITS = ("all", "embedding-output")
 
 @dataclass(eq=False)
 class RecurrentLM(TorchLM):
-    """A recurrent language model trained with truncated BPTT (the shell is :class:`~lmbench.models.neural.shell.TorchLM`).
+    """A recurrent language model trained with truncated BPTT (shell: :class:`~lmbench.models.neural.shell.TorchLM`).
 
     The defaults are d2l's for The Time Machine: one-hot input, one layer of 256 hidden units,
     windows of 35 steps; the training options are :class:`~lmbench.models.neural.training.TrainingOptions`'.

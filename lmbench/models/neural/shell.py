@@ -83,7 +83,7 @@ class TorchLM(TrainingOptions, LanguageModel):
         raise NotImplementedError
 
     def advance(self, ids: list[int], state) -> tuple[torch.Tensor, object]:
-        """Read ``ids`` on from ``state`` (None: the start): the log-distribution (V,) of the next token, the new state."""
+        """Read ``ids`` on from ``state`` (None: the start): the next token's log-distribution (V,), the new state."""
         raise NotImplementedError
 
     def check_vocabulary(self, vocab: Vocabulary) -> None:

@@ -502,7 +502,7 @@ class TrainingLog:
     stopped_by: str
 
     def summary(self) -> dict:
-        """Plain values for ``fitted_summary``: epochs run, best epoch, final lr, how training ended, what it trained."""
+        """Plain values for ``fitted_summary``: epochs, best epoch, final lr, how training ended, what it trained."""
         last = self.rows[-1]
         return {"epochs_run": int(last["epoch"]), "best_epoch": self.best_epoch,
                 "best_valid_ppl": self.best_valid_ppl, "final_lr": float(last["lr"]), "stopped_by": self.stopped_by,
@@ -554,7 +554,8 @@ def train_network(net: nn.Module, train_ids: np.ndarray, *, bos_id: int, config:
     world = current_world()
     check_divides(config, world)
     observer = observer or TrainingObserver()
-    coordinator = Coordinator(world, TimeBudget(config.time_budget, clock, clock() if started_at is None else started_at))
+    budget = TimeBudget(config.time_budget, clock, clock() if started_at is None else started_at)
+    coordinator = Coordinator(world, budget)
     inputs, targets = training_stream(train_ids, bos_id, device)  # (N,), (N,)
     generator = torch.Generator().manual_seed(coordinator.shared_seed())  # offsets and window order
     model = data_parallel(net, device, coordinator)

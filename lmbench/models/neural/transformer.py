@@ -236,7 +236,7 @@ def window_logprobs(net: TransformerNet, ids: np.ndarray, bos_id: int, context: 
 
 @dataclass(eq=False)
 class TransformerLM(TorchLM):
-    """A decoder-only, pre-LayerNorm Transformer language model (the shell is :class:`~lmbench.models.neural.shell.TorchLM`).
+    """A decoder-only, pre-LayerNorm Transformer language model (shell: :class:`~lmbench.models.neural.shell.TorchLM`).
 
     The training options are :class:`~lmbench.models.neural.training.TrainingOptions`' with windows
     of ``context`` tokens; ``sampling="random"`` trains on shuffled windows, "sequential" on windows
