@@ -1,18 +1,21 @@
 """Data-parallel training: batches split over ranks, and real 2-process gloo runs launched with torchrun.
 
-One torchrun launch (tests/distributed/fit_worker.py) runs every two-process case; the tests check
-what the issue asks: after training, every rank holds identical parameters, and they match
+One torchrun launch (tests/distributed/fit_worker.py, started when this module is collected) runs
+every two-process case. After training, every rank holds identical parameters, and they match
 single-process training with the same global batch to a stated tolerance (:data:`PARAM_ATOL`; the
 differences come from the order in which gradients are summed).
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +34,8 @@ PARAM_ATOL = 1e-4
 #: largest relative difference allowed between their learning-curve and held-out perplexities.
 PPL_RTOL = 1e-5
 
-needs_gloo = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                                reason="this torch build has no gloo backend")
+GLOO = torch.distributed.is_available() and torch.distributed.is_gloo_available()
+needs_gloo = pytest.mark.skipif(not GLOO, reason="this torch build has no gloo backend")
 
 
 # ---------------------------------------------------------------- how batches split over ranks
@@ -119,15 +122,44 @@ def load_worker():
     return module
 
 
+class Launch:
+    """One torchrun launch of the worker with two processes (the environment passed on as it is), started at once.
+
+    It starts when this module is collected, so that it runs while the other tests do; the tests that
+    need it wait for it (:func:`two_ranks`), and a launch nobody waited for is stopped at exit.
+    """
+
+    def __init__(self):
+        self.out = Path(tempfile.mkdtemp(prefix="lmbench-ddp-"))
+        self.log = open(self.out / "launch.log", "w+")
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
+                   str(self.out)]
+        self.process = subprocess.Popen(command, cwd=self.out, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                        stdout=self.log, stderr=subprocess.STDOUT, text=True)
+        atexit.register(self.close)
+
+    def wait(self) -> Path:
+        code = self.process.wait(timeout=300)
+        self.log.seek(0)
+        assert code == 0, self.log.read()[-6000:]
+        return self.out
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+        shutil.rmtree(self.out, ignore_errors=True)
+
+
+#: started at collection, except in pytest-xdist workers (each collects every module): they start it when needed.
+LAUNCH = Launch() if GLOO and "PYTEST_XDIST_WORKER" not in os.environ else None
+
+
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> Path:
-    """The folder of one two-process launch of the worker (the environment is passed on as it is)."""
-    out = tmp_path_factory.mktemp("ddp")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), str(out)]
-    done = subprocess.run(command, cwd=out, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out
+def two_ranks() -> Path:
+    """The folder the two-process launch wrote."""
+    return (LAUNCH or Launch()).wait()
 
 
 def rank_records(out: Path, case: str) -> list[dict]:
