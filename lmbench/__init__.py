@@ -11,8 +11,7 @@ The Python API (importing it is cheap: nothing heavy is loaded until a function 
     lmbench.Tokenizer, lmbench.TextModel          -> text in and out of a model's token ids
 """
 
-__version__ = "0.3.0"
-
+from .version import __version__  # noqa: E402
 from .api import compare, export, generate, list_corpora, list_models, load_run, run, score, sweep, zipf  # noqa: E402
 
 __all__ = ["run", "sweep", "load_run", "compare", "zipf", "score", "generate", "export", "list_models",

@@ -9,11 +9,10 @@ from __future__ import annotations
 import signal
 import sys
 import warnings
-from pathlib import Path
 
 import click
 
-from . import __version__
+from .version import __version__
 from .models.neural.distributed import RankError, launched_rank
 from .errors import LmbenchError
 
@@ -309,7 +308,8 @@ def compare(run_dirs, allow_different_data, bootstrap, seed, out):
 def export(run_dir, model_name, output):
     """Write a saved n-gram model of a run as an ARPA file (readable by KenLM and SRILM).
 
-    Smoothed models in backoff form can be written (kn, kn1, wb, abs, katz, interp); MLE and add-k
+    Smoothed models can be written in either form (kn, kn1, wb, abs, interp, their -bo back-off forms,
+    katz); MLE and add-k
     (no backoff form) and stupid backoff (not normalized) are refused. OUTPUT ending in .gz is
     gzip-compressed. Load it back, or any KenLM/SRILM ARPA file, with --models arpa:OUTPUT.
     """

@@ -34,7 +34,7 @@ FAMILIES = {
     "kn1": (KneserNey, {"order": 3, "modified": False}),
     "wb": (WittenBell, {"order": 3}),
     "abs": (AbsoluteDiscount, {"order": 3, "discount": [0.5, 0.6, 0.7]}),
-    "katz": (Katz, {"order": 3, "k": 3}),
+    "katz": (Katz, {"order": 3, "max_count": 3}),
     "interp": (JelinekMercer, {"order": 3}),
     "stupid": (StupidBackoff, {"order": 3, "alpha": 0.3}),
 }

@@ -81,8 +81,8 @@ def test_set_and_suite_file(tmp_path, text_file):
     result = invoke("run", "--config", suite, "--set", "bigram-addk.k=0.5", "--out", out)
     assert result.exit_code == 0, result.output
     config = json.loads((out / "config.json").read_text())
-    assert config["models"]["smooth"]["params"] == {"order": 3, "k": 0.25}
-    assert config["models"]["bigram-addk"]["params"] == {"order": 2, "k": 0.5}
+    assert config["models"]["smooth"]["params"] == {"order": 3, "k": 0.25, "memory": None, "storage": "auto"}
+    assert config["models"]["bigram-addk"]["params"] == {"order": 2, "k": 0.5, "memory": None, "storage": "auto"}
     assert config["options"]["seed"] == 3
     assert list(pd.read_csv(out / "perplexity.csv")["model"].unique()) == ["smooth", "bigram-addk"]
 

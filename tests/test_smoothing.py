@@ -169,7 +169,7 @@ def test_katz_context_that_loses_no_mass_keeps_one_share():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # unigram-level fallback, tested elsewhere
         model = Katz(order=2, max_count=2).fit(ds.splits["train"], vocab=ds.vocab)
-    assert model.fitted_summary()["k_used"][1] == 2
+    assert model.fitted_summary()["max_count_used"][1] == 2
     dist = np.exp(model.next_logprobs(np.array([ds.vocab.stoi["qq"]])))
     assert dist[ds.vocab.stoi["w0"]] == pytest.approx(6 / 7)
     assert dist.sum() == pytest.approx(1.0)

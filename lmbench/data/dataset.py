@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import LmbenchError
 from .raw import SPLITS, RawCorpus
 from .tokenizers import Tokenizer, fit_tokenizer
 from .vocab import Vocabulary, factorize
@@ -50,6 +51,54 @@ class SplitStats:
     text_sha256: str = ""
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A split as every model of a run sees it.
+
+    Attributes:
+        name: "valid" or "test".
+        ids: the run's token ids (N,), one end-of-line id per line included.
+        line_offsets: (L+1,) line i is ``ids[line_offsets[i]:line_offsets[i+1]]``.
+        lines: the text of each line after the run's normalization, without its end (L,).
+        line_bytes: UTF-8 bytes of each line plus one for its end (L,); their sum is the split's bytes.
+    """
+
+    name: str
+    ids: np.ndarray
+    line_offsets: np.ndarray
+    lines: tuple
+    line_bytes: np.ndarray
+
+    @property
+    def n_bytes(self) -> int:
+        return int(self.line_bytes.sum())
+
+    @property
+    def n_lines(self) -> int:
+        return int(self.line_offsets.size - 1)
+
+
+def line_offsets(ids: np.ndarray, eos_id: int) -> np.ndarray:
+    """Start of every line and the end of the last one, from the end-of-line tokens of a split.
+
+    Args:
+        ids: a split, int array (N,); each line ends with ``eos_id``. Tokens after the last
+            end-of-line token, if any, form a final line of their own.
+        eos_id: the end-of-line id.
+
+    Returns:
+        offsets, int64 (L+1,): offsets[0] == 0, offsets[-1] == N, line i = ids[offsets[i]:offsets[i+1]].
+        An empty split gives ``[0]`` (no lines).
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise LmbenchError(f"token ids must be a flat array (N,), got shape {ids.shape}; pass one split")
+    ends = np.flatnonzero(ids == eos_id) + 1  # (L,) one past each end-of-line token
+    tail = [ids.size] if ids.size and (ends.size == 0 or ends[-1] != ids.size) else []
+    return np.concatenate(([0], ends, tail)).astype(np.int64)  # (L+1,)
+
+
+
 @dataclass
 class Dataset:
     """Tokenized, encoded splits of one corpus with their shared vocabulary."""
@@ -65,11 +114,8 @@ class Dataset:
     #: UTF-8 bytes of every line of the held-out splits plus one for its end.
     line_bytes: dict = field(default_factory=dict, repr=False)
 
-    def held_out(self, name: str):
-        """A held-out split as every model of the run sees it (:class:`lmbench.scoring.splits.HeldOut`)."""
-        from ..scoring.lines import line_offsets
-        from ..scoring.splits import HeldOut
-
+    def held_out(self, name: str) -> "HeldOut":
+        """A held-out split as every model of the run sees it."""
         ids = self.splits[name]
         return HeldOut(name, ids, line_offsets(ids, self.vocab.eos_id), self.texts.get(name, ()),
                        self.line_bytes.get(name, np.zeros(0, np.int64)))

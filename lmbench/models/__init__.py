@@ -9,7 +9,9 @@ _EXPORTS = {
     "LanguageModel": ".base", "EvalResult": "..scoring.metrics", "NGramModel": ".ngram.mle", "MLE": ".ngram.mle",
     "AddK": ".ngram.mle", "KneserNey": ".ngram.interpolated", "WittenBell": ".ngram.interpolated",
     "AbsoluteDiscount": ".ngram.interpolated", "Katz": ".ngram.katz", "JelinekMercer": ".ngram.jelinek_mercer",
-    "StupidBackoff": ".ngram.stupid_backoff",
+    "StupidBackoff": ".ngram.stupid_backoff", "SmoothedNGram": ".ngram.model", "Smoothing": ".ngram.smoothing",
+    "TorchLM": ".neural.shell", "RecurrentLM": ".neural.recurrent", "TransformerLM": ".neural.transformer",
+    "MixtureLM": ".mixture", "PretrainedLM": ".pretrained", "load_model": ".checkpoint", "save_model": ".checkpoint",
 }
 __all__ = list(_EXPORTS)
 

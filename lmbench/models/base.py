@@ -17,7 +17,8 @@ import numpy as np
 from ..data.vocab import Vocabulary
 from ..errors import LmbenchError
 from ..scoring.metrics import EvalResult, eval_result
-from ..scoring.splits import HeldOut, SplitScores
+from ..data.dataset import HeldOut
+from ..scoring.splits import SplitScores
 
 
 class LanguageModel(ABC):

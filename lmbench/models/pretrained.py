@@ -25,7 +25,8 @@ import numpy as np
 from ..data.hf_corpora import HF_EXTRA, first_line, hub_cache, hub_offline_reason, offline_hub
 from ..errors import LmbenchError, check_bool, check_choice, check_int
 from ..files import expand_path
-from ..scoring.splits import HeldOut, SplitScores
+from ..data.dataset import HeldOut
+from ..scoring.splits import SplitScores
 from .base import LanguageModel
 
 if TYPE_CHECKING:

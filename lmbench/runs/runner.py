@@ -12,29 +12,28 @@ import datetime as _dt
 import math
 import os
 import platform
-import re
 import sys
 import time
 import traceback
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from ..version import __version__
 from ..data.corpora import DEFAULT_FRACTIONS, load_corpus
 from ..data.dataset import Dataset, build_dataset
 from ..models.neural.distributed import RankError, World, broadcast_from_main, process_group
-from ..errors import LmbenchError, unknown_name_error
+from ..errors import LmbenchError
 from ..models.base import LanguageModel
 from ..scoring.metrics import eval_result
 from ..models.registry import ModelSpec
 from . import files
-from .config import RunConfig, check_config
+from .config import RunConfig
 from .jobs import Job, expand_jobs, file_stems, model_specs, training_ids
 from .table import ResultsTable, format_table
 from .resume import Earlier
@@ -42,6 +41,9 @@ from .rundir import OutputDir
 from .result import RunResult
 from ..models.seeding import seed_everything
 from ..files import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from ..scoring.splits import SplitScores
 
 EVAL_SPLITS = ("valid", "test")
 

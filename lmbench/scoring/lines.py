@@ -9,31 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.dataset import line_offsets  # noqa: F401  (lines of a split: data's; re-exported)
 from ..errors import LmbenchError
 
 
 class InvalidScoresError(LmbenchError, ValueError):
     """Scores or line boundaries that cannot be analysed (NaN scores, mismatched shapes, bad offsets)."""
-
-
-def line_offsets(ids: np.ndarray, eos_id: int) -> np.ndarray:
-    """Start of every line and the end of the last one, from the end-of-line tokens of a split.
-
-    Args:
-        ids: a split, int array (N,); each line ends with ``eos_id``. Tokens after the last
-            end-of-line token, if any, form a final line of their own.
-        eos_id: the end-of-line id.
-
-    Returns:
-        offsets, int64 (L+1,): offsets[0] == 0, offsets[-1] == N, line i = ids[offsets[i]:offsets[i+1]].
-        An empty split gives ``[0]`` (no lines).
-    """
-    ids = np.asarray(ids)
-    if ids.ndim != 1:
-        raise InvalidScoresError(f"token ids must be a flat array (N,), got shape {ids.shape}; pass one split")
-    ends = np.flatnonzero(ids == eos_id) + 1  # (L,) one past each end-of-line token
-    tail = [ids.size] if ids.size and (ends.size == 0 or ends[-1] != ids.size) else []
-    return np.concatenate(([0], ends, tail)).astype(np.int64)  # (L+1,)
 
 
 def check_offsets(offsets: np.ndarray, n_tokens: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""What a model is scored on (a held-out split: its ids, its lines of text, its bytes) and what scoring gives back.
+"""What scoring a held-out split (:class:`lmbench.data.dataset.HeldOut`) gives back, per unit and per line.
 
 Models over the run's vocabulary score the split's ids; a model with its own tokenizer (a pretrained
 LM) scores the same lines of text with its own tokens. Either way the result carries per-line sums,
@@ -10,33 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-
-@dataclass(frozen=True)
-class HeldOut:
-    """A split as every model of a run sees it.
-
-    Attributes:
-        name: "valid" or "test".
-        ids: the run's token ids (N,), one end-of-line id per line included.
-        line_offsets: (L+1,) line i is ``ids[line_offsets[i]:line_offsets[i+1]]``.
-        lines: the text of each line after the run's normalization, without its end (L,).
-        line_bytes: UTF-8 bytes of each line plus one for its end (L,); their sum is the split's bytes.
-    """
-
-    name: str
-    ids: np.ndarray
-    line_offsets: np.ndarray
-    lines: tuple
-    line_bytes: np.ndarray
-
-    @property
-    def n_bytes(self) -> int:
-        return int(self.line_bytes.sum())
-
-    @property
-    def n_lines(self) -> int:
-        return int(self.line_offsets.size - 1)
 
 
 @dataclass(frozen=True)

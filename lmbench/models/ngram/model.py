@@ -21,7 +21,8 @@ from .counts import NGramCounts, NGramQuery, line_chunks
 from .ondisk import Budget, OnDiskCounts, Progress, estimated_in_memory_bytes, parse_memory
 from .ondisk.arrays import LogTable
 from .ondisk.budget import format_bytes
-from .smoothing import Smoothing, strategy_named
+from .smoothing import Smoothing
+from .strategies import strategy_named
 from .tables import FORMS, backoff_logprob, build_tables
 
 #: the highest n-gram order accepted. Every order is one table and one pass over the data, so an order far

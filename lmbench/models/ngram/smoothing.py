@@ -72,17 +72,6 @@ class Smoothing:
         return ""
 
 
-def strategy_named(name: str) -> type:
-    """The strategy class registered under ``name`` (built-in ones are imported first)."""
-    from . import interpolated, jelinek_mercer, katz  # noqa: F401  (their strategies register themselves)
-
-    if name not in STRATEGIES:
-        from ...errors import unknown_name_error
-
-        raise unknown_name_error("n-gram smoothing strategy", name, sorted(STRATEGIES))
-    return STRATEGIES[name]
-
-
 def counts_of_counts(counts: NGramCounts, smoothing: Smoothing, k: int, max_count: int) -> np.ndarray:
     """n_r for r = 0..max_count of the strategy's counts of order k, in one streaming pass."""
     n = np.zeros(max_count + 1, dtype=np.int64)

@@ -1,0 +1,3 @@
+"""The version of lmbench (the one place it is written; setup.cfg reads it)."""
+
+__version__ = "0.3.0"
