@@ -208,5 +208,6 @@ def test_runner_scores_the_same_tokens_for_every_model_and_writes_curves_and_che
         row = table[(table["model"] == name) & (table["split"] == "test")].iloc[0]
         assert load_model(out / "models" / f"{name}.pt").n_params == row["n_params"]
     assert not (out / "curves" / "bigram-add1.csv").exists() and (out / "curves.png").stat().st_size > 0
-    note = table[(table["model"] == "transformer") & (table["split"] == "test")].iloc[0]["note"]
-    assert "context=8; stride=2; min_context=7" in note and "stopped_by=epochs" in note
+    row = table[(table["model"] == "transformer") & (table["split"] == "test")].iloc[0]
+    assert "context=8; stride=2; min_context=7" in row["note"] and "stopped_by" not in row["note"]
+    assert row["stopped_by"] == "epochs" and row["epochs_completed"] == 2  # how a fit ended: columns of their own

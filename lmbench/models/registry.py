@@ -209,12 +209,16 @@ def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
     cls, params = lookup(base)
     allowed = accepted_params(cls)
     renamed = getattr(cls, "renamed_params", {})
-    for key in list(overrides):
-        if key in renamed and renamed[key] in allowed:
-            warnings.warn(f"{label}: parameter {key!r} is renamed to {renamed[key]!r}; using it as {renamed[key]!r}",
-                          stacklevel=2)
-            overrides[renamed[key]] = overrides.pop(key)
-        elif key not in allowed:
+    old = [key for key in overrides if key in renamed and renamed[key] in allowed]
+    for key in old:
+        warnings.warn(f"{label}: parameter {key!r} is renamed to {renamed[key]!r}; using it as {renamed[key]!r}",
+                      stacklevel=2)
+    if old:  # the class converts old names (and units, e.g. eval_batch windows -> eval_tokens)
+        upgrade = getattr(cls, "upgrade_params", None)
+        overrides = upgrade({**params, **overrides}) if upgrade else {renamed.get(k, k): v for k, v in overrides.items()}
+        overrides = {k: v for k, v in overrides.items() if k not in params or params[k] != v or k in renamed.values()}
+    for key in overrides:
+        if key not in allowed:
             raise unknown_name_error(f"parameter for {label}", key, sorted(allowed))
     return ModelSpec(label, cls, {**params, **overrides})
 

@@ -460,10 +460,14 @@ def _resolved_params(spec: ModelSpec) -> dict:
     return spec.build().get_params()
 
 
+#: fitted_summary keys that have columns of their own (how a fit ended), so the note leaves them out.
+FIT_COLUMNS = ("stopped_by", "epochs_completed", "tokens_trained", "last_epoch_partial", "token_unit")
+
+
 def _note(model: LanguageModel) -> str:
     if not model.comparable:
         return model.not_comparable_reason
-    parts = [f"{k}={_short(v)}" for k, v in model.fitted_summary().items()]
+    parts = [f"{k}={_short(v)}" for k, v in model.fitted_summary().items() if k not in FIT_COLUMNS]
     return "; ".join(parts + ([model.valid_use()] if model.valid_use() else []))
 
 

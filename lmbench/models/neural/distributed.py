@@ -21,6 +21,9 @@ from ...errors import LmbenchError
 #: others wait for the next fit, which can take long on a large run. A crashed rank is noticed at
 #: once by torchrun, which stops the others.
 COLLECTIVE_TIMEOUT = _dt.timedelta(hours=6)
+#: how long joining waits for every process to arrive (``LMBENCH_RENDEZVOUS_SECONDS`` overrides it): a
+#: torchrun launch has started them all by then; variables left over from a job script would wait forever.
+RENDEZVOUS_SECONDS = 120
 
 
 class RankError(LmbenchError):
@@ -111,7 +114,8 @@ def process_group() -> Iterator[World]:
     if torch.cuda.is_available():
         torch.cuda.set_device(world.local_rank % torch.cuda.device_count())
         backend = "cpu:gloo,cuda:nccl"
-    dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
+    dist.init_process_group(backend, store=rendezvous(world), rank=world.rank, world_size=world.size,
+                            timeout=COLLECTIVE_TIMEOUT)
     yield current_world()
     # Leave together: a rank that tears its group down while others still use theirs aborts in gloo.
     # After an error there is no barrier (the others may be inside another collective): the process
@@ -119,6 +123,35 @@ def process_group() -> Iterator[World]:
     release_collectives()
     dist.barrier()
     dist.destroy_process_group()
+
+
+def rendezvous(world: World):
+    """The key-value store every process of the launch meets at (torchrun's, at MASTER_ADDR:MASTER_PORT).
+
+    Joining waits at most :data:`RENDEZVOUS_SECONDS`, and SIGTERM ends the process while it waits (a
+    Python handler could not run inside the wait); then it is a one-line error naming the variables.
+    """
+    import signal
+    import threading
+
+    import torch.distributed as dist
+
+    seconds = _env_int("LMBENCH_RENDEZVOUS_SECONDS", RENDEZVOUS_SECONDS)
+    host, port = os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 0)
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's agent hosts the store
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL) if main_thread else None
+    try:
+        return dist.TCPStore(host, port, world.size, is_master=world.rank == 0 and not agent_store,
+                             timeout=_dt.timedelta(seconds=seconds), wait_for_workers=True)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise RankError(f"rank {world.rank} of WORLD_SIZE={world.size} waited {seconds} s at MASTER_ADDR={host} "
+                        f"MASTER_PORT={port} and not every process arrived ({str(exc).splitlines()[0][:120]}); "
+                        f"start lmbench with torchrun, or unset WORLD_SIZE, RANK, MASTER_ADDR and MASTER_PORT "
+                        f"left over in the environment") from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def release_collectives() -> None:
