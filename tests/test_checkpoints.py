@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -268,3 +269,116 @@ def test_failed_load_leaves_the_file_untouched(ngram_file):
     before = ngram_file.read_bytes()
     one_line_error(ngram_file, "does not read")
     assert ngram_file.read_bytes() == before
+
+
+# ---------------------------------------------------------------- hostile tables and files (issue 16, section 6)
+
+
+def rewrite_member(path, name, data: bytes):
+    """Rewrite a FORMAT checkpoint with one member's bytes replaced (the zip's CRC-32 made to match)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {member: archive.read(member) for member in archive.namelist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, payload in members.items():
+            archive.writestr(member, payload)
+
+
+def npy_bytes(array) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def member_array(path, name):
+    with zipfile.ZipFile(path) as archive, archive.open(name) as member:
+        return np.lib.format.read_array(member)
+
+
+def test_unsorted_ngram_keys_in_a_checkpoint_are_refused_not_scored(ngram_file):
+    keys = member_array(ngram_file, "keys.2.npy")
+    assert keys.size > 2
+    rewrite_member(ngram_file, "keys.2.npy", npy_bytes(keys[::-1].copy()))
+    one_line_error(ngram_file, "the 2-gram keys are not strictly increasing")
+
+
+def test_a_key_past_the_tables_is_refused_before_anything_is_sized_by_it(ngram_file):
+    """A 44 kB checkpoint whose last key is 2**50 would otherwise size an allocation of hundreds of GiB."""
+    keys = member_array(ngram_file, "keys.3.npy")
+    keys[-1] = 2**50
+    rewrite_member(ngram_file, "keys.3.npy", npy_bytes(keys))
+    one_line_error(ngram_file, "a 3-gram key names no stored 2-gram")
+
+
+def test_zero_or_negative_counts_in_a_checkpoint_are_refused(ngram_file):
+    counts = member_array(ngram_file, "counts.2.npy")
+    counts[0] = 0
+    rewrite_member(ngram_file, "counts.2.npy", npy_bytes(counts))
+    one_line_error(ngram_file, "the 2-gram counts must be positive")
+
+
+def test_an_npy_header_declaring_1e11_entries_is_refused_before_allocating(ngram_file):
+    body = npy_bytes(member_array(ngram_file, "counts.2.npy"))
+    head_length = 10 + int.from_bytes(body[8:10], "little")      # magic, version, length, then the header dict
+    head = body[:head_length].decode("latin1")
+    huge = re.sub(r"'shape': \(\d+,\)", "'shape': (100000000000,)", head).rstrip(" \n")
+    rewrite_member(ngram_file, "counts.2.npy", huge.ljust(head_length - 1).encode("latin1") + b"\n" + body[head_length:])
+    one_line_error(ngram_file, "declares shape (100000000000,)")
+
+
+@pytest.fixture
+def mapped(monkeypatch):
+    """Make every checkpoint count as large: its arrays memory-mapped (and CRC-checked) as a disk table's are."""
+    from lmbench.models import checkpoint
+
+    monkeypatch.setattr(checkpoint, "COPY_BELOW_BYTES", 0)
+    monkeypatch.setattr(checkpoint, "MAP_BYTES", 16)
+
+
+def flip_a_bit_of(path, name):
+    """Flip one bit in the last data byte of a member, leaving the zip's recorded CRC-32 as it was."""
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(name)
+    with open(path, "r+b") as handle:
+        handle.seek(info.header_offset + 26)
+        local = handle.read(4)
+        start = info.header_offset + 30 + int.from_bytes(local[:2], "little") + int.from_bytes(local[2:], "little")
+        handle.seek(start + info.file_size - 1)
+        byte = handle.read(1)[0]
+        handle.seek(start + info.file_size - 1)
+        handle.write(bytes([byte ^ 1]))
+
+
+def test_a_flipped_bit_in_a_mapped_member_is_an_error_not_other_scores(ngram_file, mapped):
+    assert load_model(ngram_file).mapped_from_[0] == ngram_file      # intact, it loads (mapped)
+    flip_a_bit_of(ngram_file, "counts.2.npy")
+    one_line_error(ngram_file, "does not match its CRC-32")
+
+
+def test_a_mapped_checkpoint_truncated_or_overwritten_after_loading_is_named_before_scoring(
+        ngram_file, mapped, tiny_dataset):
+    from lmbench.scoring.text import TextModel
+
+    model = load_model(ngram_file)
+    assert model.mapped_from_[0] == ngram_file
+    text_model = TextModel(model, tiny_dataset.tokenizer)
+    text_model.score_text("w0 w1 w2\n")
+    with open(ngram_file, "r+b") as handle:     # truncated in place: touching the map would be SIGBUS
+        handle.truncate(100)
+    with pytest.raises(LmbenchError, match="changed on disk after the model was loaded from it") as info:
+        text_model.score_text("w0 w1 w2\n")
+    assert "\n" not in str(info.value)
+
+
+def test_a_small_model_is_unchanged_when_another_checkpoint_is_copied_over_its_file(tmp_path, tiny_dataset):
+    import shutil
+
+    from lmbench.scoring.text import TextModel
+
+    kn, other = tmp_path / "kn.pt", tmp_path / "other.pt"
+    fit(KneserNey, {"order": 3}, tiny_dataset).save(kn)
+    fit(MLE, {"order": 1}, tiny_dataset).save(other)
+    model = TextModel(load_model(kn), tiny_dataset.tokenizer)
+    before = model.score_text("w0 w1 w2\n").logprobs.copy()
+    shutil.copyfile(other, kn)        # cp writes in place, unlike lmbench's rename
+    np.testing.assert_array_equal(model.score_text("w0 w1 w2\n").logprobs, before)

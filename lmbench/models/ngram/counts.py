@@ -393,4 +393,34 @@ class NGramCounts:
         self.counts[1] = np.asarray(state["counts.1"])
         for k in range(2, order + 1):
             self.keys[k], self.counts[k] = np.asarray(state[f"keys.{k}"]), np.asarray(state[f"counts.{k}"])
+        self.check_tables()
         return self
+
+    def check_tables(self) -> None:
+        """Raise ValueError unless the tables read from a checkpoint are tables this class could have built.
+
+        Order 1: one non-negative count per token id and ``<s>``. Every higher order: strictly
+        increasing keys (lookups are binary searches), each the key of a stored (k-1)-gram followed
+        by a predictable token, and as many positive counts. Checked window by window, before
+        anything is derived from them (a key past the tables would size an allocation by it).
+        """
+        counts1 = np.asarray(self.counts[1])
+        if counts1.ndim != 1 or counts1.size != self.base or counts1.dtype.kind not in "iu" or (counts1 < 0).any():
+            raise ValueError(f"the unigram counts must be {self.base} non-negative integers")
+        for k in range(2, self.order + 1):
+            keys, counts = self.keys[k], self.counts[k]
+            if keys.size != counts.size or np.dtype(keys.dtype).kind not in "iu" or np.dtype(counts.dtype).kind not in "iu":
+                raise ValueError(f"the {k}-gram keys and counts must be integer arrays of one length")
+            limit = self.n_types(k - 1) * self.base
+            previous = -1
+            for x0, x1 in self.item_windows(k):
+                window, window_counts = self.read(keys, x0, x1), self.read(counts, x0, x1)
+                if window.size == 0:
+                    continue
+                if window[0] <= previous or (window.size > 1 and (np.diff(window) <= 0).any()):
+                    raise ValueError(f"the {k}-gram keys are not strictly increasing (the checkpoint was altered)")
+                if window[0] < 0 or window[-1] >= limit or ((window % self.base) >= self.vocab_size).any():
+                    raise ValueError(f"a {k}-gram key names no stored {k - 1}-gram or no predictable token")
+                if (window_counts < 1).any():
+                    raise ValueError(f"the {k}-gram counts must be positive")
+                previous = int(window[-1])

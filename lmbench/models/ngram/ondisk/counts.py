@@ -241,6 +241,7 @@ class OnDiskCounts(NGramCounts):
         for k in range(2, order + 1):
             self.keys[k] = SortedKeys.of(self.file_of(state[f"keys.{k}"], f"keys{k}"), budget.window_items)
             self.counts[k] = self.file_of(state[f"counts.{k}"], f"counts{k}")
+        self.check_tables()
         return self
 
     def file_of(self, array: np.ndarray, name: str) -> ArrayFile:
