@@ -29,10 +29,11 @@ def test_main_command_names_registered_models():
         lookup(name)  # raises for an unknown name
 
 
-def test_the_readme_python_example_runs(tmp_path, monkeypatch):
-    """The notebook-style example of the README's Python API section is executed as written."""
+def test_the_readme_python_example_prints_what_the_readme_shows(tmp_path, monkeypatch, capsys):
+    """The Python API section's example is executed as written; its output is the block after it, to the character."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Python API", 1)[1]
-    code = re.search(r"```python\n(.*?)\n```", section, re.S).group(1)
+    code, shown = re.search(r"```python\n(.*?)\n```\s*```\n(.*?)\n```", section, re.S).groups()
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    assert capsys.readouterr().out.rstrip("\n") == shown
