@@ -161,3 +161,41 @@ def ptb_kn5(ptb_dataset):
     from lmbench.models.ngram import KneserNey
 
     return KneserNey(order=5, storage="memory").fit(ptb_dataset.splits["train"], vocab=ptb_dataset.vocab)
+
+
+#: the tiny GPT-2's positions (tests score with contexts up to this) and the text its tokenizer is trained on.
+TINY_GPT2_POSITIONS = 64
+TINY_GPT2_TEXT = ("the time traveller for so it will be convenient to speak of him\n"
+                  "was expounding a recondite matter to us. his grey eyes shone and twinkled\n\n\n"
+                  "and his usually pale face was flushed and animated; the fire burned brightly\n\n")
+
+
+def build_tiny_gpt2(folder) -> None:
+    """Save a byte-level BPE tokenizer (trained on TINY_GPT2_TEXT) and a randomly initialized 2-layer GPT-2 in ``folder``."""
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=330, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([TINY_GPT2_TEXT] * 20, trainer)
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
+                                                eos_token="<|endoftext|>")
+    fast.save_pretrained(folder)
+    # a wide initialization, so that what a token sees changes its probability clearly
+    config = transformers.GPT2Config(vocab_size=len(fast), n_layer=2, n_embd=32, n_head=2, n_positions=TINY_GPT2_POSITIONS,
+                                     bos_token_id=0, eos_token_id=0, initializer_range=0.5)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory):
+    """A local ``save_pretrained`` folder of a tiny random GPT-2 and its BPE tokenizer (no downloads)."""
+    pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    build_tiny_gpt2(folder)
+    return folder

@@ -17,42 +17,15 @@ torch = pytest.importorskip("torch")
 
 from lmbench.models.pretrained import PretrainedLM, window_plan  # noqa: E402
 
-from .conftest import make_dataset  # noqa: E402
+from .conftest import TINY_GPT2_POSITIONS as POSITIONS, TINY_GPT2_TEXT as TEXT, make_dataset  # noqa: E402
 
-#: the tiny model's positions; tests score with contexts up to this.
-POSITIONS = 64
-TEXT = ("the time traveller for so it will be convenient to speak of him\n"
-        "was expounding a recondite matter to us. his grey eyes shone and twinkled\n\n\n"
-        "and his usually pale face was flushed and animated; the fire burned brightly\n\n")
 SHORT_LINES = ["the time traveller", "", "was expounding <unk> matter", "café é ü"]
 LONG_LINES = [line for _ in range(4) for line in TEXT.split("\n")]
 
 
-def build_tiny_model(folder) -> None:
-    """Save a byte-level BPE tokenizer (trained on TEXT) and a randomly initialized 2-layer GPT-2 in ``folder``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=330, special_tokens=["<|endoftext|>"], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([TEXT] * 20, trainer)
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>",
-                                                eos_token="<|endoftext|>")
-    fast.save_pretrained(folder)
-    # a wide initialization, so that what a token sees changes its probability clearly
-    config = transformers.GPT2Config(vocab_size=len(fast), n_layer=2, n_embd=32, n_head=2, n_positions=POSITIONS,
-                                     bos_token_id=0, eos_token_id=0, initializer_range=0.5)
-    torch.manual_seed(0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(folder)
-
-
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    build_tiny_model(folder)
-    return folder
+def tiny_dir(tiny_gpt2):
+    return tiny_gpt2
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ on the same lines; `lmbench score --model hf:...`; and runs over the same text w
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -13,7 +12,6 @@ pytest.importorskip("transformers")
 import lmbench  # noqa: E402
 from lmbench.cli import cli  # noqa: E402
 
-from .test_pretrained import build_tiny_model  # noqa: E402
 
 LINES = [f"the time traveller {w} us {i % 7} times and smiled" for i, w in
          enumerate(["told", "showed", "gave", "asked", "met"] * 40)]
@@ -28,10 +26,8 @@ def text_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-lm")
-    build_tiny_model(folder)
-    return folder
+def tiny(tiny_gpt2):
+    return tiny_gpt2
 
 
 @pytest.fixture(scope="module")
