@@ -28,3 +28,8 @@ def __getattr__(name):
 
         return TextModel
     raise AttributeError(f"module 'lmbench' has no attribute {name!r}")
+
+
+def __dir__():
+    """The names tab completion offers, the lazily imported Tokenizer and TextModel included."""
+    return sorted(set(globals()) | set(__all__))

@@ -86,15 +86,42 @@ def run(models=None, corpus=_D["corpus"], *, params: dict | None = None, config=
     return run_benchmark(run_config, echo=print if verbose and not quiet else None, quiet=quiet)
 
 
-def sweep(models=None, corpus=_D["corpus"], *, fractions=(0.01, 0.03, 0.1, 0.3, 1.0), **options):
+def sweep(models=None, corpus=_D["corpus"], *, fractions=(0.01, 0.03, 0.1, 0.3, 1.0), params: dict | None = None,
+          config=None, tokenizer=_D["tokenizer"], normalize=_D["normalize"], bpe_vocab_size=_D["bpe_vocab_size"],
+          min_freq=_D["min_freq"], max_vocab=_D["max_vocab"], split=_D["split"], encoding=_D["encoding"],
+          out=_D["out"], overwrite=_D["overwrite"], resume=_D["resume"], seed=_D["seed"], seeds=_D["seeds"],
+          save_models=_D["save_models"], save_scores=_D["save_scores"], bootstrap=_D["bootstrap"],
+          threads=_D["threads"], epochs=_SHARED, time_budget=_SHARED, device=_SHARED, memory=_SHARED,
+          precision=_SHARED, progress: bool = True, verbose: bool = False, quiet: bool = False, **misspelled):
     """A data-size sweep: every model fitted on the first ``fractions`` of the training lines.
 
     All sizes share the vocabulary of the whole training split and the same valid and test targets.
-    Takes every option of :func:`run`. The result's ``sweep`` table (sweep.csv) has one row per
-    model, fraction and split; an infeasible point (a training prefix too short for a model) is a row
-    with its reason, and the sweep goes on.
+    The result's ``sweep`` table (sweep.csv) has one row per model, fraction and split; an infeasible
+    point (a training prefix too short for a model) is a row with its reason, and the sweep goes on.
+
+    Args:
+        fractions: fractions of the training lines, each in (0, 1] (labels ``MODEL@FRACTION``).
+        models, corpus, params, config, tokenizer, normalize, bpe_vocab_size, min_freq, max_vocab, split,
+            encoding, out, overwrite, resume, seed, seeds, save_models, save_scores, bootstrap, threads,
+            epochs, time_budget, device, memory, precision, progress, verbose, quiet: as for :func:`run`.
+        misspelled: any other keyword is an error that names the closest option.
+
+    Returns:
+        :class:`lmbench.runs.result.RunResult`, with ``.sweep`` (sweep.csv) and ``.plot("sweep")``.
     """
-    return run(models, corpus, fractions=list(fractions), **options)
+    options = {k: v for k, v in locals().items() if k not in ("fractions", "misspelled")}
+    if misspelled:
+        from inspect import signature
+
+        from .errors import unknown_name_error
+
+        known = [p for p in signature(sweep).parameters if p != "misspelled"]
+        raise unknown_name_error("option of lmbench.sweep", next(iter(misspelled)), known)
+    try:
+        fractions = fractions if isinstance(fractions, str) else list(fractions)
+    except TypeError:
+        pass  # not a sequence: the run's checks say what fractions= needs
+    return run(**options, fractions=fractions)
 
 
 def load_run(path):

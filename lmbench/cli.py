@@ -26,6 +26,7 @@ class LmbenchGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **kwargs):
         kwargs.pop("standalone_mode", None)
+        _escape_unprintable_output()
         rank = launched_rank()
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning if rank == 0 else _no_warning
@@ -45,6 +46,13 @@ class LmbenchGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _escape_unprintable_output() -> None:
+    """Characters stdout's encoding lacks (the undecodable bytes of a file name, such as a corpus named
+    ``corpus-\\xff.txt``) are printed as backslash escapes, as Python's stderr prints them, never a crash mid-run."""
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def _report(exc: BaseException) -> int:
     """Print the one-line error of ``exc``; return the exit code."""
     if isinstance(exc, click.ClickException):
@@ -55,7 +63,8 @@ def _report(exc: BaseException) -> int:
     elif isinstance(exc, LmbenchError):
         click.echo(f"lmbench: error: {exc}", err=True)
     else:
-        click.echo("lmbench: interrupted; results of finished models are kept", err=True)
+        interrupt = exc.__cause__ if isinstance(exc, click.exceptions.Abort) else exc  # click wraps Ctrl-C in Abort
+        click.echo(f"lmbench: interrupted; {str(interrupt or '') or 'results of finished models are kept'}", err=True)
     return _exit_code(exc)
 
 

@@ -18,6 +18,11 @@ class LmbenchError(Exception):
     """A problem with the user's input or environment, reported as one line, never a traceback."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a run; its message says where the finished rows are."""
+
+
+
 def unknown_name_error(kind: str, name: str, available: Iterable[str], hint: str = "") -> LmbenchError:
     """The "unknown X 'name'; did you mean ...? available: ..." error (lm-eval style)."""
     available = list(available)

@@ -225,8 +225,13 @@ def _create_temp(path: Path, mode: int | None) -> tuple[int, Path]:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 text atomically (see atomic_write_bytes)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write UTF-8 text atomically (see atomic_write_bytes).
+
+    Characters UTF-8 cannot hold (lone surrogates: the undecodable bytes of a file name, such as a
+    corpus named ``corpus-\\xff.txt``) are written as ``?``, as figure titles show them, so that the
+    file is valid UTF-8 and the write never fails on them.
+    """
+    atomic_write_bytes(path, text.encode("utf-8", "replace"))
 
 
 def atomic_write_json(path: str | Path, obj) -> None:

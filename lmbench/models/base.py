@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.vocab import Vocabulary
-from ..errors import LmbenchError
+from ..errors import LmbenchError, check_bool, check_int, check_number, check_seed
 from ..scoring.metrics import EvalResult, eval_result
 from ..data.dataset import HeldOut
 from ..scoring.splits import SplitScores
@@ -153,6 +153,7 @@ class LanguageModel(ABC):
             The generated ids (prefix not included).
         """
         self._check_fitted()
+        check_generate_options(length, temperature=temperature, top_k=top_k, greedy=greedy, seed=seed)
         rng = np.random.default_rng(seed)
         history = list(prefix_array(prefix_ids))
         out = []
@@ -210,6 +211,16 @@ def prefix_array(prefix_ids) -> np.ndarray:
                            "run's tokenizer: lmbench.load_run(DIR).model(NAME).generate(\"the time\", 50), or "
                            "lmbench.TextModel(model, tokenizer)")
     return np.asarray(prefix_ids, dtype=np.int64).reshape(-1)
+
+
+def check_generate_options(length, *, temperature, top_k, greedy, seed) -> None:
+    """One-line errors for the arguments of ``generate`` (the CLI's options check the same)."""
+    check_int("length (tokens to generate)", length, 0)
+    check_number("temperature", temperature, 0, open_low=True)
+    if top_k is not None:
+        check_int("top_k", top_k, 1)
+    check_bool("greedy", greedy)
+    check_seed(seed)
 
 
 def sample_token(logprobs: np.ndarray, rng: np.random.Generator, *, temperature: float = 1.0,

@@ -170,13 +170,18 @@ def lookup(name: str) -> tuple[type, dict]:
         family = NGRAM_SMOOTHING[match["smoothing"] or ""]
         return family.cls, {"order": order, **family.params}
     if _BIDIRECTIONAL.match(name):
-        raise LmbenchError(f"{name!r}: a bidirectional RNN cannot be a language model here: its backward half reads "
-                           f"the tokens after each position, so it sees the token it predicts and its perplexity "
-                           f"would mean nothing; use a causal model (rnn, gru, lstm, deep-lstm, transformer)")
+        raise bidirectional_error(repr(name))
     raise unknown_model_error(name)
 
 
 _BIDIRECTIONAL = re.compile(r"^(deep-)?(bi-?|bidirectional-?|b)(rnn|lstm|gru)(-.*)?$")
+
+
+def bidirectional_error(what: str) -> LmbenchError:
+    """Why a bidirectional RNN (a name such as bilstm, or bidirectional=True) is refused."""
+    return LmbenchError(f"{what}: a bidirectional RNN cannot be a language model here: its backward half reads "
+                        f"the tokens after each position, so it sees the token it predicts and its perplexity "
+                        f"would mean nothing; use a causal model (rnn, gru, lstm, deep-lstm, transformer)")
 
 
 def unknown_model_error(name: str) -> LmbenchError:
@@ -218,6 +223,8 @@ def resolve(label: str, overrides: dict | None = None) -> ModelSpec:
         overrides = upgrade({**params, **overrides}) if upgrade else {renamed.get(k, k): v for k, v in overrides.items()}
         overrides = {k: v for k, v in overrides.items() if k not in params or params[k] != v or k in renamed.values()}
     for key in overrides:
+        if key == "bidirectional" and key not in allowed and overrides[key]:
+            raise bidirectional_error(f"{label} with bidirectional={overrides[key]!r}")
         if key not in allowed:
             raise unknown_name_error(f"parameter for {label}", key, sorted(allowed))
     return ModelSpec(label, cls, {**params, **overrides})

@@ -188,15 +188,15 @@ class RunResult:
         self._check_bound(scores, info.get("scores_sha256"))
         return read_scores(targets, scores, split)
 
-    def _check_bound(self, path: Path, sha256: str | None, limit: int = 256 << 20) -> None:
+    def _check_bound(self, path: Path, sha256: str | None) -> None:
         """Refuse a file that is not the one this run wrote (its sha256, recorded in config.json, differs).
 
-        Files above ``limit`` bytes (large checkpoints) are checked by size here and by the CRC-32 of
-        their arrays when loaded. Runs of lmbench 0.2 recorded no checksums and are not checked.
+        Every file is read once for it, large checkpoints too (a second sequential read beside their
+        CRC-32 check). Runs of lmbench 0.2 recorded no checksums and are not checked.
         """
         from ..files import sha256_of
 
-        if sha256 is None or not path.is_file() or path.stat().st_size > limit:
+        if sha256 is None or not path.is_file():
             return
         if sha256_of(path) != sha256:
             raise LmbenchError(f"{path} is not the file this run wrote (its sha256 differs from the one in "

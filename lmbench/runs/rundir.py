@@ -175,11 +175,25 @@ class OutputDir:
         return self.target
 
     def _carry_over_foreign_files(self) -> None:
-        """Move what the earlier run did not write (a user's files) into the new run, so that nothing of theirs is lost."""
+        """Move what the earlier run did not write (a user's files) into the new run, so that nothing of theirs is lost.
+
+        That is every top-level entry lmbench does not name, and inside ``models/``, ``scores/`` and
+        ``curves/`` every entry that the earlier run's config.json does not list as one of its files.
+        """
         owned = set(files.TOP_LEVEL) | set(files.FOLDERS) | {files.LOCK}
         for entry in self.target.iterdir():
             if entry.name not in owned and not (self.staging / entry.name).exists():
                 os.replace(entry, self.staging / entry.name)
+        written = _files_of_run(self.target)
+        for folder in files.FOLDERS if written is not None else ():
+            if not (self.target / folder).is_dir() or (self.target / folder).is_symlink():
+                continue
+            for entry in (self.target / folder).iterdir():
+                leftover = entry.name.startswith(".") and entry.name.endswith(".tmp")  # of an interrupted write
+                dest = self.staging / folder / entry.name
+                if f"{folder}/{entry.name}" not in written and not leftover and not dest.exists():
+                    dest.parent.mkdir(exist_ok=True)
+                    os.replace(entry, dest)
 
     def _keep_aside(self) -> Path:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -192,6 +206,23 @@ class OutputDir:
         for lock in reversed(self.locks):
             lock.release()
         self.locks.clear()
+
+
+def _files_of_run(path: Path) -> set[str] | None:
+    """The per-model files (and the shared targets) a run's config.json lists, relative to its directory (None:
+    its config.json cannot be read, so nothing in its folders can be told apart as a user's)."""
+    try:
+        config = json.loads((path / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    models = config.get("models") if isinstance(config, dict) else None
+    if not isinstance(models, dict):
+        return None
+    found = {f"{files.SCORES_DIR}/{files.TARGETS_NPZ}"}
+    for info in models.values():
+        if isinstance(info, dict):
+            found |= {info[key] for key in ("scores", "checkpoint", "curve") if isinstance(info.get(key), str)}
+    return found
 
 
 def _make_dir(path: Path) -> None:

@@ -28,7 +28,7 @@ from ..version import __version__
 from ..data.corpora import DEFAULT_FRACTIONS, load_corpus
 from ..data.dataset import Dataset, build_dataset
 from ..models.neural.distributed import RankError, World, broadcast_from_main, process_group
-from ..errors import LmbenchError
+from ..errors import LmbenchError, RunInterrupted
 from ..models.base import LanguageModel
 from ..scoring.metrics import eval_result
 from ..models.registry import ModelSpec
@@ -54,8 +54,8 @@ def load_dataset(config: RunConfig) -> Dataset:
 
     raw = load_corpus(config.corpus, config.split or DEFAULT_FRACTIONS, config.encoding)
     if config.split is not None and getattr(raw, "presplit", False):
-        raise LmbenchError(f"--split applies to a corpus that is one text, but {config.corpus} comes with its own "
-                           f"train/valid/test files; drop --split")
+        raise LmbenchError(f"split= (--split) applies to a corpus that is one text, but {config.corpus} comes with "
+                           f"its own train/valid/test files; drop --split (split=None)")
     tokenizer = Tokenizer(config.tokenizer or raw.tokenizer, config.normalize or raw.normalize,
                           vocab_size=config.bpe_vocab_size)
     return build_dataset(raw, tokenizer, config.min_freq, config.max_vocab, consume=True)
@@ -147,6 +147,7 @@ class Run:
         figures and config.json are all written; anything less keeps the earlier run as it was.
         """
         fitted_all = False
+        failure: OSError | LmbenchError | KeyboardInterrupt | None = None
         try:
             self._write_config()
             self._describe_data()
@@ -163,19 +164,28 @@ class Run:
             if not fitted_all:  # interrupted while fitting: analyse what finished (never swapped in)
                 self._analyse_if_possible()
             self._write_config_if_possible()
-            raise
+            failure = KeyboardInterrupt()
         except (OSError, LmbenchError) as exc:  # writing results failed (disk full, folder removed, ...)
             self.status = "failed"
             self._write_config_if_possible()
-            kept = "; the earlier run is kept as it was" if self.output.staging is not None else ""
-            if isinstance(exc, LmbenchError):
-                raise LmbenchError(f"{exc}; finished rows are kept in {self.out}{kept}") from None
-            reason = exc.strerror or exc
-            raise LmbenchError(f"cannot finish the run in {self.out} ({reason}); free some space or choose "
-                               f"another --out; finished rows are kept{kept}") from None
+            failure = exc
         finally:
             self.out = self.output.finish(self.status == "complete")
+        if isinstance(failure, KeyboardInterrupt):
+            kept = "; the earlier run is kept as it was" if self.output.staging is not None else ""
+            raise RunInterrupted(f"results of finished models are kept in {self.out}{kept}") from None
+        if failure is not None:  # said once the partial run is where it stays (a staged one is set aside)
+            raise self._failure_error(failure) from None
         return RunResult(self.out)
+
+    def _failure_error(self, exc) -> LmbenchError:
+        """The one line of a run that could not write its results, naming the folder its finished rows are in."""
+        kept = "; the earlier run is kept as it was" if self.output.staging is not None else ""
+        if isinstance(exc, LmbenchError):
+            return LmbenchError(f"{exc}; finished rows are kept in {self.out}{kept}")
+        reason = exc.strerror or exc
+        return LmbenchError(f"cannot finish the run in {self.output.target} ({reason}); free some space or choose "
+                            f"another --out; finished rows are kept in {self.out}{kept}")
 
     def _analyse_if_possible(self) -> None:
         try:
@@ -387,6 +397,9 @@ class Run:
                                    if d.tokenizer.kind == "bpe" else "")
         self.echo(f"corpus {d.name}: {kind} tokens, normalize={d.tokenizer.normalize}, "
                   f"vocabulary {len(d.vocab):,}; {parts}")
+        if self.config.fractions:
+            self.echo("sweep: every training size shares this vocabulary (of the whole training split) and is "
+                      "scored on the same valid and test tokens")
         staged = " (staged until complete)" if self.out != self.output.target else ""
         self.echo(f"writing to {self.output.target}{staged}")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.dataset import encode_lines
-from ..errors import LmbenchError
+from ..errors import LmbenchError, is_whole
 from .lines import line_offsets
 from .metrics import exp_or_inf
 
@@ -230,7 +230,9 @@ class TextModel:
         import warnings
 
         if not isinstance(prefix, str):
-            raise LmbenchError(f"the prefix must be text, got {type(prefix).__name__}; to continue token ids, "
+            first = f" (the prefix comes first, then the length: generate(\"the time\", {prefix}))" \
+                if is_whole(prefix) else ""
+            raise LmbenchError(f"the prefix must be text, got {type(prefix).__name__}{first}; to continue token ids, "
                                f"call generate() of the model itself (.model)")
         tokenizer, vocab = self.tokenizer, self.vocab
         lines = prefix.split("\n")

@@ -17,7 +17,7 @@ from torch import nn
 
 from ...data.vocab import Vocabulary
 from ...errors import LmbenchError, check_int
-from ..base import LanguageModel, prefix_array, sample_token
+from ..base import LanguageModel, check_generate_options, prefix_array, sample_token
 from .devices import describe_device, deterministic_kernels, select_device
 from .distributed import current_world
 from .precision import float32_scoring
@@ -226,6 +226,7 @@ class TorchLM(TrainingOptions, LanguageModel):
         every token) for the same seed, in time linear in the length. Arguments are the base's.
         """
         self._check_fitted()
+        check_generate_options(length, temperature=temperature, top_k=top_k, greedy=greedy, seed=seed)
         rng = np.random.default_rng(seed)
         prefix = [int(t) for t in prefix_array(prefix_ids)]
         out = []

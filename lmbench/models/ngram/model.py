@@ -21,6 +21,7 @@ from .counts import NGramCounts, NGramQuery, line_chunks
 from .ondisk import Budget, OnDiskCounts, Progress, estimated_in_memory_bytes, parse_memory
 from .ondisk.arrays import LogTable
 from .ondisk.budget import format_bytes
+from .ondisk.counts import DISK_FULL, temporary_folder_full
 from .smoothing import Smoothing
 from .strategies import strategy_named
 from .tables import FORMS, backoff_logprob, build_tables
@@ -91,14 +92,23 @@ class NGramModel(LanguageModel):
         self.vocab_ = vocab
         start = time.perf_counter()
         on_disk = self._fit_on_disk(len(train_ids))
-        if on_disk:
-            self.counts_ = OnDiskCounts.build(train_ids, self.order, len(vocab), vocab.eos_id,
-                                              budget=self._budget(), continuation=self.needs_continuation,
-                                              progress=self._progress(), parent=self.scratch_dir)
-        else:
-            self.counts_ = NGramCounts.from_ids(train_ids, self.order, len(vocab), vocab.eos_id)
-        self._estimate(valid_ids)
-        self._build()
+        try:
+            if on_disk:
+                self.counts_ = OnDiskCounts.build(train_ids, self.order, len(vocab), vocab.eos_id,
+                                                  budget=self._budget(), continuation=self.needs_continuation,
+                                                  progress=self._progress(), parent=self.scratch_dir)
+            else:
+                self.counts_ = NGramCounts.from_ids(train_ids, self.order, len(vocab), vocab.eos_id)
+            self._estimate(valid_ids)
+            self._build()
+        except OSError as exc:
+            if not on_disk or exc.errno not in DISK_FULL:
+                raise
+            if isinstance(getattr(self, "counts_", None), OnDiskCounts):
+                self.counts_.remove()
+                del self.counts_
+            hint = "; or raise --memory (memory=) so that the counts fit in memory" if self.storage == "auto" else ""
+            raise temporary_folder_full(self.scratch_dir, exc, "counting n-grams on disk", hint) from None
         self.counts_.drop_fit_files()
         seconds, progress = time.perf_counter() - start, self._progress()
         if on_disk and seconds >= progress.min_seconds:
@@ -194,8 +204,13 @@ class NGramModel(LanguageModel):
             self.counts_ = NGramCounts.from_state(state, self.order, len(self.vocab_))
             self._build()
             return
-        self.counts_ = OnDiskCounts.from_state(state, self.order, len(self.vocab_), self._budget(),
-                                               parent=self.scratch_dir)
+        try:
+            self.counts_ = OnDiskCounts.from_state(state, self.order, len(self.vocab_), self._budget(),
+                                                   parent=self.scratch_dir)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise temporary_folder_full(self.scratch_dir, exc, "loading n-gram tables on disk") from None
         self._load_tables(state)
 
     def _table_state(self) -> dict:

@@ -107,7 +107,9 @@ class ArrayWriter:
         values = np.ascontiguousarray(values, dtype=self.dtype)
         if self.sorted_keys and values.size:
             self.samples.append(values[(-self.size) % SAMPLE_EVERY::SAMPLE_EVERY].copy())
-        values.tofile(self.file)
+        # through the Python file, not ndarray.tofile: numpy's own buffered writes can lose a small write on a
+        # full disk without an error and report a large one without its errno, so ENOSPC would go unseen
+        self.file.write(values.data)
         self.size += values.size
 
     def close(self) -> ArrayFile:

@@ -7,6 +7,7 @@ keys, ids, counts and suffixes) in raw files of a temporary folder. KenLM's lmpl
 
 from __future__ import annotations
 
+import errno
 import shutil
 import tempfile
 import weakref
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ....errors import LmbenchError
 from ..counts import NGramCounts, line_chunks, pad_lines, safe_log, take
 from .arrays import ArrayFile, ArrayWriter, LogTable, SortedKeys, write_array
 from .budget import Budget, Progress
@@ -64,16 +66,20 @@ class OnDiskCounts(NGramCounts):
             parent: folder for the temporary folder (default: TMPDIR).
         """
         self = cls(order, vocab_size, budget, parent)
-        progress = progress or Progress(enabled=False)
-        ids = np.asarray(ids)
-        chunks = list(line_chunks(ids, eos_id, budget.chunk_tokens))
-        self.counts[1] = np.zeros(self.base, dtype=np.int64)
-        for start, stop in chunks:
-            self.counts[1] += np.bincount(ids[start:stop], minlength=self.base)
-        self.keys[1] = np.arange(self.base, dtype=np.int64)
-        positions = None   # ids of order k-1 at every padded position of every chunk
-        for k in range(2, order + 1):
-            positions = self._count_order(k, ids, eos_id, chunks, positions, continuation, progress)
+        try:
+            progress = progress or Progress(enabled=False)
+            ids = np.asarray(ids)
+            chunks = list(line_chunks(ids, eos_id, budget.chunk_tokens))
+            self.counts[1] = np.zeros(self.base, dtype=np.int64)
+            for start, stop in chunks:
+                self.counts[1] += np.bincount(ids[start:stop], minlength=self.base)
+            self.keys[1] = np.arange(self.base, dtype=np.int64)
+            positions = None   # ids of order k-1 at every padded position of every chunk
+            for k in range(2, order + 1):
+                positions = self._count_order(k, ids, eos_id, chunks, positions, continuation, progress)
+        except BaseException:   # a full disk, an interrupt: what was spilled goes now, not at garbage collection
+            self.remove()
+            raise
         return self
 
     def _count_order(self, k, ids, eos_id, chunks, positions, continuation, progress) -> ArrayFile | None:
@@ -268,6 +274,17 @@ class OnDiskCounts(NGramCounts):
         self._cleanup()
 
 
+#: errno values of a full temporary folder (no space left, or the disk quota exceeded).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def temporary_folder_full(parent: str | None, exc: OSError, doing: str, hint: str = "") -> LmbenchError:
+    """The one-line error of a temporary folder that filled up while ``doing`` (``exc.errno`` in :data:`DISK_FULL`)."""
+    folder = parent or tempfile.gettempdir()
+    return LmbenchError(f"the temporary folder {folder} is full ({exc.strerror or exc}) while {doing}; free space "
+                        f"there or point TMPDIR at a folder with room (TMPDIR=/path/with/room lmbench ...){hint}")
+
+
 def sorted_unique(keys: np.ndarray, want_inverse: bool) -> tuple:
     """(unique keys, counts, index of a first occurrence of each, inverse or None), as np.unique."""
     order = np.argsort(keys)
@@ -301,4 +318,4 @@ def _append_zeros(out: ArrayWriter, n: int, window_items: int) -> None:
         n -= step
 
 
-__all__ = ["OnDiskCounts", "SortedKeys", "sorted_unique"]
+__all__ = ["DISK_FULL", "OnDiskCounts", "SortedKeys", "sorted_unique", "temporary_folder_full"]
