@@ -72,7 +72,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from lmbench.analysis.bootstrap import resample_counts
-    from lmbench.scoring.lines import line_offsets
+    from lmbench.data.dataset import line_offsets
 
     print(f"fitting {len(MODELS)} models on {args.corpus} ...")
     scores, ids, eos_id = load_scores(args.corpus)

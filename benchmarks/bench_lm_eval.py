@@ -5,6 +5,7 @@ Usage (from the repository root; needs ``pip install -e ".[hf]" lm-eval``)::
     python benchmarks/bench_lm_eval.py                        # a tiny GPT-2 built here, The Time Machine's test split
     python benchmarks/bench_lm_eval.py --model gpt2 --lines 400 --device cuda
     python benchmarks/bench_lm_eval.py --context-len 65       # lm-eval windows with 65 tokens of context
+    python benchmarks/bench_lm_eval.py --corpus wikitext-2 --save-model tiny-gpt2-wt2   # keep the model built
 
 The text is a split's lines as lmbench reads them, one stream with one "\\n" per line. lm-eval scores
 it with ``HFLM.loglikelihood_rolling`` (the wikitext task's word and byte perplexity come from it):
@@ -102,6 +103,8 @@ def main(argv=None) -> int:
                         help="lm-eval's context_len (1: loglikelihood_rolling); lmbench's stride = max_length - C + 1")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--save-model", metavar="DIR", default=None,
+                        help="build the tiny GPT-2 in DIR and keep it (for `lmbench run --models hf:DIR`)")
     args = parser.parse_args(argv)
 
     from lmbench.data.corpora import load_corpus
@@ -115,7 +118,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
-            model = str(Path(tmp) / "tiny-gpt2")
+            model = args.save_model or str(Path(tmp) / "tiny-gpt2")
             build_tiny_model(Path(model), raw.splits["train"])
         return compare(model, lines, text, args)
 

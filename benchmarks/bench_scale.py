@@ -330,7 +330,7 @@ def plot(rows: list[dict], folder: Path) -> None:
         axes[1].loglog(tokens, [rss_mb(r) / 1024 for r in chosen], "o-", label=name)
     if budget:
         limit = tokens_of(budget.upper().rstrip("B")) / 1e9
-        axes[1].axhline(limit + 1, color="grey", linestyle="--", linewidth=1, label=f"target: budget + 1 GB")
+        axes[1].axhline(limit + 1, color="grey", linestyle="--", linewidth=1, label="target: budget + 1 GB")
     axes[0].set(xlabel="training tokens", ylabel="seconds (fit + score test)", title="5-gram Kneser-Ney: time")
     axes[1].set(xlabel="training tokens", ylabel="peak RSS (GB)", title="5-gram Kneser-Ney: peak memory")
     for ax in axes:

@@ -16,7 +16,7 @@ from lmbench.models.mixture import MixtureLM, em_weights
 from lmbench.models.registry import resolve
 from lmbench.runs.runner import RunConfig, run_benchmark
 
-from tests.conftest import make_dataset, random_lines
+from tests.conftest import random_lines
 
 QUIET = dict(echo=lambda *a, **k: None)
 

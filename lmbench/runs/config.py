@@ -191,7 +191,7 @@ def check_config(config: RunConfig) -> None:
         raise LmbenchError(f"{flag('bpe_vocab_size')} applies to tokenizer='bpe' only; add tokenizer='bpe' "
                            f"(--tokenizer bpe) or drop it")
     if config.split is not None:
-        from ..data.corpora import check_fractions
+        from ..data.raw import check_fractions
 
         if not isinstance(config.split, (list, tuple)) or not all(isinstance(f, (int, float)) for f in config.split):
             raise LmbenchError(f"{flag('split')} must be three fractions, e.g. (0.8, 0.1, 0.1), got {config.split!r}")

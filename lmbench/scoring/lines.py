@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.dataset import line_offsets  # noqa: F401  (lines of a split: data's; re-exported)
 from ..errors import LmbenchError
 
 

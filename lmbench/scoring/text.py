@@ -15,7 +15,7 @@ import numpy as np
 
 from ..data.dataset import encode_lines
 from ..errors import LmbenchError, is_whole
-from .lines import line_offsets
+from ..data.dataset import line_offsets
 from .metrics import exp_or_inf
 
 LN10 = math.log(10.0)

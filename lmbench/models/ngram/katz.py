@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .model import SmoothedNGram
-from .strategies import GoodTuring, good_turing_ratios  # noqa: F401  (good_turing_ratios: the function of Katz's ratios)
+from .strategies import GoodTuring
 
 
 class Katz(SmoothedNGram):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...errors import LmbenchError, is_finite_number
 from .counts import safe_log
-from .model import MAX_ORDER, NGramModel  # noqa: F401  (MAX_ORDER: imported from here by the registry)
+from .model import NGramModel
 
 
 class MLE(NGramModel):
