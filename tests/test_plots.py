@@ -501,3 +501,14 @@ def test_log_ticks_take_the_sparsest_set_with_enough_ticks():
 
 def test_token_counts_are_short():
     assert [token_count(n) for n in (950, 12_000, 1_234_567)] == ["950", "12k", "1.23M"]
+
+
+def test_labels_that_would_overprint_move_to_the_other_side_then_below():
+    from lmbench.report.plots import label_places
+
+    # a label running right from 0.2 and one running left from 0.5 would cover each other at one height
+    assert label_places([0.2, 0.5], [0.5, 0.5], [0.25, 0.25], [True, False]) == [(3.0, True), (3.0, True)]
+    # three labels at one point: above on the preferred side, above on the other, then below
+    assert label_places([0.5] * 3, [0.5] * 3, [0.2] * 3, [True] * 3) == [(3.0, True), (3.0, False), (-9.0, True)]
+    # far apart in y: nothing moves
+    assert label_places([0.2, 0.5], [0.9, 0.1], [0.4, 0.4], [True, False]) == [(3.0, True), (3.0, False)]

@@ -37,3 +37,51 @@ def test_the_readme_python_example_prints_what_the_readme_shows(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
     assert capsys.readouterr().out.rstrip("\n") == shown
+
+
+# ------------------------------------------------- output blocks: what the commands print today
+
+def block_after(command: str) -> str:
+    """The output block that follows the README's ```bash block holding exactly ``command``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"```bash\n" + re.escape(command) + r"\n```\s*```\n(.*?)\n```", text, re.S)
+    assert found, f"README has no output block after {command!r}"
+    return found.group(1)
+
+
+def table_rows(printed: str) -> dict[tuple[str, str], list[str]]:
+    """(model, split) -> the cells of each row of a printed results table, the two timing columns left out."""
+    lines = printed.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["model", "split"])
+    rows = {}
+    for line in lines[start + 1:]:
+        cells = line.split()
+        if len(cells) < 4 or not cells[2].isdigit():
+            break
+        rows[(cells[0], cells[1])] = cells[2:-2]  # fit_s and eval_s are measured, not computed
+    return rows
+
+
+def run_cli(args: list[str], stdin: str | None = None) -> str:
+    from click.testing import CliRunner
+
+    from lmbench.cli import cli
+
+    result = CliRunner().invoke(cli, args, input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def assert_rows_shown(shown: str, printed: str, models: list[str]) -> None:
+    """Every row of ``models`` in the README's table is the row the command prints now, cell for cell."""
+    readme, now = table_rows(shown), table_rows(printed)
+    checked = [key for key in readme if key[0] in models]
+    assert {key[0] for key in checked} == set(models), f"README table lacks rows of {set(models) - {k[0] for k in checked}}"
+    for key in checked:
+        assert readme[key] == now[key], f"README row {key}: {readme[key]} but the command prints {now[key]}"
+
+
+def test_the_zipf_block_is_what_the_command_prints(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = "lmbench zipf timemachine --tokenizer word"
+    assert run_cli(command.split()[1:]).rstrip("\n") == block_after(command)

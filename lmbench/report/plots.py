@@ -732,6 +732,29 @@ def pareto_front(x, y) -> list[int]:
     return front
 
 
+def label_places(x, y, widths, right, near_y: float = 0.045) -> list[tuple[float, bool]]:
+    """Where point labels go, (vertical offset in points, runs right of the point), so that none overprints another.
+
+    ``x``, ``y``: the points in axis fractions (0..1); ``widths``: each label's width in the same units
+    of x; ``right``: the side each label prefers. A label sits just above its point on its side (offset 3);
+    one that would overlap a label already placed tries the other side, then below its point, further down.
+    """
+    placed = []  # (lo, hi, y offset slot, point y) of the labels drawn so far
+    found: list[tuple[float, bool]] = [(3.0, True)] * len(x)
+    for k in sorted(range(len(x)), key=lambda i: -y[i]):
+        for slot in range(len(x) + 1):
+            for side in (right[k], not right[k]):
+                lo, hi = (x[k], x[k] + widths[k]) if side else (x[k] - widths[k], x[k])
+                if not any(lo < h and l < hi and s == slot and abs(py - y[k]) < near_y for l, h, s, py in placed):
+                    break
+            else:
+                continue
+            break
+        placed.append((lo, hi, slot, y[k]))
+        found[k] = (3.0 if slot == 0 else -9.0 * slot, side)
+    return found
+
+
 def cost_plot(table: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Write :func:`cost_figure` as a PNG."""
     save_figure(cost_figure(table, title), path)
@@ -770,11 +793,15 @@ def cost_figure(table: pd.DataFrame, title: str = "") -> Figure:
         if ok.any():
             idx = np.flatnonzero(ok)
             middle = math.sqrt(x[idx].min() * x[idx].max())
-            for k in idx:  # names right of the points in the left half, left of them in the right half
+            lx = np.log10(x[idx])  # the axis runs over lo / 3 .. hi * 3: in fractions of it
+            span = float(np.ptp(lx)) + 2 * math.log10(3)
+            fy = y_all[idx] - y_all[idx].min()
+            places = label_places((lx - lx.min() + math.log10(3)) / span, fy / max(float(fy.max()), 1e-12),
+                                  [len(names[k]) * 0.0105 for k in idx], [x[k] <= middle for k in idx])
+            for k, (rise, right) in zip(idx, places):  # names right of the points in the left half, else left
                 ax.plot(x[k], y_all[k], ls="none", marker="o", ms=6, color=_FAMILY_COLORS.get(families[k], "C4"))
-                right = x[k] <= middle
-                ax.annotate(names[k], (x[k], y_all[k]), xytext=(4 if right else -4, 3), textcoords="offset points",
-                            ha="left" if right else "right", fontsize=7)
+                ax.annotate(names[k], (x[k], y_all[k]), xytext=(4 if right else -4, rise), textcoords="offset points",
+                            ha="left" if right else "right", va="center" if rise != 3 else "baseline", fontsize=7)
             front = [idx[i] for i in pareto_front(x[idx], y_all[idx])]
             fx, fy = list(x[front]), list(y_all[front])
             ax.step(fx + [x[idx].max()], fy + [fy[-1]], where="post", color="0.25", lw=1.2, ls="-",
