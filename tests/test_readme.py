@@ -85,3 +85,11 @@ def test_the_zipf_block_is_what_the_command_prints(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     command = "lmbench zipf timemachine --tokenizer word"
     assert run_cli(command.split()[1:]).rstrip("\n") == block_after(command)
+
+
+def test_the_ngram_rows_of_the_time_machine_table_are_what_a_run_prints(tmp_path):
+    """The tour's table: its n-gram rows (the neural ones take minutes) are what a run prints today."""
+    command = "lmbench run --models bigram,trigram-add1,trigram-kn,5gram-kn,rnn,gru,lstm,deep-lstm"
+    ngrams = ["bigram", "trigram-add1", "trigram-kn", "5gram-kn"]
+    printed = run_cli(["run", "--models", ",".join(ngrams), "--out", str(tmp_path / "tm")])
+    assert_rows_shown(block_after(command), printed, ngrams)
