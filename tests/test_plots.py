@@ -512,3 +512,11 @@ def test_labels_that_would_overprint_move_to_the_other_side_then_below():
     assert label_places([0.5] * 3, [0.5] * 3, [0.2] * 3, [True] * 3) == [(3.0, True), (3.0, False), (-9.0, True)]
     # far apart in y: nothing moves
     assert label_places([0.2, 0.5], [0.9, 0.1], [0.4, 0.4], [True, False]) == [(3.0, True), (3.0, False)]
+
+
+def test_a_time_axis_is_labelled_at_round_durations():
+    from lmbench.report.plots import duration_ticks, seconds_text
+
+    assert [seconds_text(t) for t in duration_ticks(1.4, 900)] == ["2 s", "10 s", "50 s", "2 min", "10 min"]
+    assert duration_ticks(0.003, 0.04) == pytest.approx([0.005, 0.01, 0.02])
+    assert len(duration_ticks(1e-4, 1e5)) <= 7

@@ -92,7 +92,7 @@ def seconds_text(s: float) -> str:
     """A short duration: 0.05 s, 12 s, 3.5 min, 2 h."""
     if s >= 7200:
         return f"{s / 3600:.3g} h"
-    if s >= 120:
+    if s >= 60:
         return f"{s / 60:.3g} min"
     return f"{s:.2g} s" if s < 10 else f"{s:.0f} s"
 
@@ -144,6 +144,18 @@ def log_ticks(lo: float, hi: float, min_ticks: int = 4) -> np.ndarray:
         if ticks.size >= min_ticks:
             return ticks
     return ticks
+
+
+#: durations a time axis is labelled at: 1-2-5 seconds, then whole minutes and hours.
+_DURATIONS = sorted({m * 10.0 ** e for e in range(-4, 2) for m in (1, 2, 5)} | {60.0 * m for m in (1, 2, 5, 10, 20, 30)}
+                    | {3600.0 * h for h in (1, 2, 5, 10, 24, 48)})
+
+
+def duration_ticks(lo: float, hi: float, most: int = 7) -> list[float]:
+    """Ticks for a log time axis over [lo, hi]: round durations (50 s, 2 min, 1 h), at most ``most`` of them."""
+    ticks = [t for t in _DURATIONS if lo <= t <= hi]
+    step = max(1, math.ceil(len(ticks) / most))
+    return ticks[::step]
 
 
 # ---------------------------------------------------------------- rows and their marks
@@ -809,7 +821,8 @@ def cost_figure(table: pd.DataFrame, title: str = "") -> Figure:
             lo, hi = x[idx].min(), x[idx].max()
             ax.set_xscale("log")
             ax.set_xlim(lo / 3, hi * 3)  # room beside the outer points for their names
-            ax.xaxis.set_major_locator(FixedLocator(log_ticks(lo / 3, hi * 3, min_ticks=3)))
+            ticks = duration_ticks(lo / 3, hi * 3) if col == "fit_seconds" else []
+            ax.xaxis.set_major_locator(FixedLocator(ticks if len(ticks) >= 3 else log_ticks(lo / 3, hi * 3, min_ticks=3)))
             ax.xaxis.set_minor_locator(NullLocator())
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, fmt=fmt: fmt(v)))
         left_out = [names[k] for k in np.flatnonzero(~ok)]
