@@ -55,8 +55,8 @@ RUNS = [
     ("tm-neural", ["run", "--models", "rnn,gru,rnn-scratch,transformer,3gram-kn", "--epochs", "1"]),
     ("ptb-ngrams", ["run", "--corpus", "ptb", "--models", ",".join(ngram_names(NGRAM_SUFFIXES) + ["infgram", "infgram-wb"])]),
     ("ptb-disk", ["run", "--corpus", "ptb", "--memory", "2M", "--models", ",".join(ngram_names(NGRAM_SUFFIXES))]),
-    # transformer-word's preset changed after 0.2 (batch 4, dropout 0.1, lr 1e-3): its 0.2 values are set here
-    # (equal to 0.2's defaults, so the recorded fingerprints stand) to check the code, not the preset
+    # transformer-word's preset changed after 0.2 (batch 4, dropout 0.1, lr 1e-3): its 0.2 defaults are set here,
+    # so that this run checks the code, not the preset
     ("ptb-word-neural", ["sweep", "--corpus", "ptb", "--models", "lstm-zaremba-small,lstm-word,transformer-word,trigram-kn",
                          "--fractions", "0.05", "--epochs", "1", "--set", "transformer-word.batch_size=8",
                          "--set", "transformer-word.dropout=0.2", "--set", "transformer-word.lr=0.0015"]),

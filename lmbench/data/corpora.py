@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import LmbenchError, unknown_name_error
-from .raw import (DEFAULT_FRACTIONS, SPLITS, RawCorpus, check_distinct_splits,  # noqa: F401  (text_lines, RawCorpus: re-exported)
+from .raw import (DEFAULT_FRACTIONS, SPLITS, RawCorpus, check_distinct_splits,  # noqa: F401  (re-exported for callers)
                   format_fractions, split_lines, text_lines)
 from ..files import atomic_write_bytes, expand_path
 from .textio import read_text_lines

@@ -797,9 +797,16 @@ def cost_figure(table: pd.DataFrame, title: str = "") -> Figure:
     cut = cut_short(points).to_numpy()
     names = [f"{m}^" if c else str(m) for m, c in zip(points["model"], cut)]
     families = column(points, "family", "other").astype(str).to_numpy()
-    panels = ((axes[0], "model_bytes", "model size (bytes in memory, log scale)", byte_count),
-              (axes[1], "fit_seconds", "fit time (log scale)", seconds_text))
-    for ax, col, xlabel, fmt in panels:
+    def size_ticks(lo, hi):
+        return log_ticks(lo, hi, min_ticks=3)
+
+    def time_ticks(lo, hi):  # round durations where there are enough of them
+        ticks = duration_ticks(lo, hi)
+        return ticks if len(ticks) >= 3 else size_ticks(lo, hi)
+
+    panels = ((axes[0], "model_bytes", "model size (bytes in memory, log scale)", byte_count, size_ticks),
+              (axes[1], "fit_seconds", "fit time (log scale)", seconds_text, time_ticks))
+    for ax, col, xlabel, fmt, ticks_of in panels:
         x = points[col].to_numpy(dtype=float)
         ok = np.isfinite(x) & (x > 0)
         if ok.any():
@@ -821,8 +828,7 @@ def cost_figure(table: pd.DataFrame, title: str = "") -> Figure:
             lo, hi = x[idx].min(), x[idx].max()
             ax.set_xscale("log")
             ax.set_xlim(lo / 3, hi * 3)  # room beside the outer points for their names
-            ticks = duration_ticks(lo / 3, hi * 3) if col == "fit_seconds" else []
-            ax.xaxis.set_major_locator(FixedLocator(ticks if len(ticks) >= 3 else log_ticks(lo / 3, hi * 3, min_ticks=3)))
+            ax.xaxis.set_major_locator(FixedLocator(ticks_of(lo / 3, hi * 3)))
             ax.xaxis.set_minor_locator(NullLocator())
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, fmt=fmt: fmt(v)))
         left_out = [names[k] for k in np.flatnonzero(~ok)]

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.dataset import encode_lines
+from ..data.dataset import encode_lines, line_offsets
 from ..errors import LmbenchError, is_whole
-from ..data.dataset import line_offsets
 from .metrics import exp_or_inf
 
 LN10 = math.log(10.0)
