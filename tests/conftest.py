@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # one worker per core (-n auto): a worker's torch and BLAS use one thread
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 import numpy as np
 import pytest
 
@@ -58,6 +62,19 @@ def require_corpus(name: str) -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Never touch the user's real download cache from tests."""
     monkeypatch.setenv("LMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+def _not_rendered(fig, path) -> None:
+    """``save_figure`` in tests not marked ``plots``: the figure is built, not rendered or written."""
+
+
+@pytest.fixture(autouse=True)
+def _figures_rendered_where_checked(request, monkeypatch):
+    """Render PNGs only in tests marked ``plots``: rendering is about half the time of an end-to-end run,
+    and what a PNG shows is checked by the marked tests (tests/test_plots.py, the run and report tests
+    that read the files, every hostile-input test)."""
+    if request.node.get_closest_marker("plots") is None:
+        monkeypatch.setattr("lmbench.report.plots.save_figure", _not_rendered)
 
 
 def pytest_collection_modifyitems(config, items):

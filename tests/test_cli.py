@@ -41,6 +41,7 @@ def assert_one_line_error(result, pattern):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.plots
 def test_run_writes_table_config_and_plot(tmp_path, text_file):
     out = tmp_path / "out"
     result = invoke("run", "--models", "unigram,bigram,bigram-add1,trigram-addk", "--corpus", text_file, "--out", out)
@@ -185,6 +186,7 @@ def test_results_are_written_after_each_model(tmp_path, text_file, monkeypatch):
 # ---------------------------------------------------------------- other commands
 
 
+@pytest.mark.plots
 def test_zipf_command(tmp_path, text_file):
     out = tmp_path / "z"
     result = invoke("zipf", text_file, "--max-n", 2, "--out", out)
@@ -264,6 +266,7 @@ def test_export_then_load_arpa_by_absolute_path(tmp_path, text_file):
     assert not (tmp_path / "mle.arpa").exists()
 
 
+@pytest.mark.plots
 def test_neural_and_ngram_side_by_side_then_generate(tmp_path):
     """One CLI run with an n-gram and an LSTM: same n_tokens; the LSTM continues a prefix through the CLI."""
     corpus = tmp_path / "chars.txt"

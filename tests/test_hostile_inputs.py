@@ -22,6 +22,8 @@ from lmbench.errors import LmbenchError
 
 from tests.conftest import random_lines
 
+pytestmark = pytest.mark.plots  # hostile names and failures must reach the rendered figures too
+
 FAST = ("--bootstrap", "0")
 
 

@@ -1,5 +1,6 @@
 """Neural checkpoints written by lmbench 0.2 (tests/data/v0.2/run-0.2, old parameter names) still load and score
-exactly as that run stored."""
+as that run stored (to float32 rounding: bit-identical on the machine that wrote them, within 1e-5 elsewhere,
+where the kernels sum in another order)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def targets():
 
 @pytest.mark.parametrize("name, cls, old_names", [("lstm", RecurrentLM, {"eval_chunk"}),
                                                   ("transformer", TransformerLM, {"n_layers", "eval_batch"})])
-def test_a_0_2_checkpoint_loads_and_scores_exactly_as_stored(targets, name, cls, old_names):
+def test_a_0_2_checkpoint_loads_and_scores_as_stored(targets, name, cls, old_names):
     path = RUN / "models" / f"{name}.pt"
     saved = torch.load(path, weights_only=True)["params"]
     assert old_names <= set(saved)  # written with the old names
@@ -32,7 +33,7 @@ def test_a_0_2_checkpoint_loads_and_scores_exactly_as_stored(targets, name, cls,
     assert type(model) is cls and not old_names & set(model.get_params())
     with np.load(RUN / "scores" / f"{name}.npz") as stored:
         for split, ids in targets.items():
-            assert np.array_equal(model.logprobs(ids), stored[split]), split
+            np.testing.assert_allclose(model.logprobs(ids), stored[split], rtol=1e-5, atol=1e-6, err_msg=split)
     summary = model.fitted_summary()
     assert (summary["stopped_by"], summary["epochs_completed"], summary["last_epoch_partial"]) == ("epochs", 1, False)
     assert summary["tokens_trained"] == model.training_curve()[0]["train_tokens"]

@@ -19,6 +19,8 @@ from lmbench.report.plots import (
     curves_plot, log_ticks, pareto_front, perplexity_figure, perplexity_plot, sweep_figure, token_count, zipf_figure,
 )
 
+pytestmark = pytest.mark.plots  # what the PNGs show is the point
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

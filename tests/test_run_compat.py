@@ -38,7 +38,11 @@ def test_every_model_of_a_0_2_run_loads_and_scores_its_targets_as_stored(old_run
     for model in old_run.models:
         loaded = old_run.model(model)
         stored = old_run.scores(model, "test").logprobs
-        assert np.array_equal(loaded.logprobs(targets["test_ids"]), stored), model
+        scored = loaded.logprobs(targets["test_ids"])
+        if model not in ("lstm", "transformer", "mix(3gram-kn+lstm)"):  # n-grams: float64 counts, the same bits anywhere
+            assert np.array_equal(scored, stored), model
+        else:  # float32 networks: the kernels' summation order follows the CPU's vector units
+            np.testing.assert_allclose(scored, stored, rtol=1e-5, atol=1e-6, err_msg=model)
 
 
 def test_a_0_2_run_continues_text_and_scores_new_text(old_run):

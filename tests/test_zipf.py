@@ -227,6 +227,7 @@ def test_text_with_no_tokens_is_a_one_line_error():
         analyze(dataset)
 
 
+@pytest.mark.plots
 def test_csv_has_both_fits_and_blank_cells_where_none_is_possible(tmp_path):
     lines = zipf_text(1.0, n_types=2000, n_tokens=20_000)
     found = zipf_run(" \n".join(lines) + "\n", max_n=3, min_count=200, out=tmp_path)  # bigrams: < 3 counts >= 200
