@@ -64,17 +64,23 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LMBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
-def _not_rendered(fig, path) -> None:
-    """``save_figure`` in tests not marked ``plots``: the figure is built, not rendered or written."""
+#: the functions of lmbench.report.plots that draw a figure into a PNG file.
+PLOT_WRITERS = ("perplexity_plot", "buckets_plot", "cost_plot", "curves_plot", "sweep_plot", "zipf_plot")
+
+
+def _not_drawn(*args, **kwargs) -> None:
+    """A ``*_plot`` function in tests not marked ``plots``: no figure is built, rendered or written."""
 
 
 @pytest.fixture(autouse=True)
-def _figures_rendered_where_checked(request, monkeypatch):
-    """Render PNGs only in tests marked ``plots``: rendering is about half the time of an end-to-end run,
-    and what a PNG shows is checked by the marked tests (tests/test_plots.py, the run and report tests
-    that read the files, every hostile-input test)."""
+def _figures_drawn_where_checked(request, monkeypatch):
+    """Draw PNGs only in tests marked ``plots``: building and rendering the figures is about half the time of
+    an end-to-end run, and what the figures show is checked by the marked tests (tests/test_plots.py, the
+    run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``)
+    always draw them; ``RunResult.plot`` builds its figures everywhere."""
     if request.node.get_closest_marker("plots") is None:
-        monkeypatch.setattr("lmbench.report.plots.save_figure", _not_rendered)
+        for name in PLOT_WRITERS:
+            monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
 
 
 def pytest_collection_modifyitems(config, items):

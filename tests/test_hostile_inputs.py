@@ -22,8 +22,6 @@ from lmbench.errors import LmbenchError
 
 from tests.conftest import random_lines
 
-pytestmark = pytest.mark.plots  # hostile names and failures must reach the rendered figures too
-
 FAST = ("--bootstrap", "0")
 
 
@@ -83,6 +81,7 @@ def status(folder: Path) -> str:
 # ---------------------------------------------------------------- 1. data loss on --overwrite
 
 
+@pytest.mark.plots  # the figures are among the files an overwrite replaces
 def test_sigterm_during_the_final_analysis_of_an_overwrite_keeps_the_earlier_run(corpus, tmp_path, monkeypatch):
     out = tmp_path / "out"
     run_ok("--models", "bigram-add1", "--corpus", corpus, "--out", out)
@@ -103,6 +102,7 @@ def test_sigterm_during_the_final_analysis_of_an_overwrite_keeps_the_earlier_run
     assert not beside(out, "staging")
 
 
+@pytest.mark.plots  # the figures are among the files an overwrite replaces
 def test_disk_full_while_an_overwrite_writes_its_figures_is_one_line_and_keeps_the_earlier_run(corpus, tmp_path,
                                                                                               monkeypatch):
     out = tmp_path / "out"
@@ -145,6 +145,7 @@ def test_a_broken_mplbackend_with_overwrite_is_one_line_and_leaves_the_earlier_r
     assert not beside(out, "staging") and not beside(out, "incomplete")
 
 
+@pytest.mark.plots  # the figures are among the files an overwrite replaces
 def test_overwrite_carries_the_users_own_files_in_the_run_directory_into_the_new_run(corpus, tmp_path):
     out = tmp_path / "out"
     run_ok("--models", "bigram-add1", "--corpus", corpus, "--out", out)

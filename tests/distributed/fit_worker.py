@@ -8,7 +8,8 @@ Inside lmbench's process group, every rank
   ``OUT_DIR/<name>-rank<r>.npz`` (its weights); rank 0 also ``<name>-curve.json`` and ``<name>-summary.json``;
 * runs the command line twice, as ``lmbench run`` under torchrun would: a run of :data:`RUN` in
   ``OUT_DIR/work`` and one whose ``--out`` is a folder of someone else's files (``OUT_DIR/foreign``),
-  writing its exit code, stdout and stderr to ``OUT_DIR/<case>-rank<r>.json``.
+  writing its exit code, stdout and stderr to ``OUT_DIR/<case>-rank<r>.json``; those runs draw no
+  figures (as in the tests not marked ``plots``).
 
 Only lmbench is imported from the repository (not the tests' conftest, nor pytest).
 """
@@ -122,7 +123,16 @@ def command_line(args: list[str], record: Path) -> None:
     record.write_text(json.dumps({"code": code, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}))
 
 
+def skip_figures() -> None:
+    """Replace lmbench's PNG writers with no-ops, as tests/conftest.py does in tests not marked ``plots``."""
+    import lmbench.report.plots as plots
+
+    for name in ("perplexity_plot", "buckets_plot", "cost_plot", "curves_plot", "sweep_plot", "zipf_plot"):
+        setattr(plots, name, lambda *args, **kwargs: None)
+
+
 def main(out: Path) -> None:
+    skip_figures()
     dataset = corpus()
     with process_group() as world:
         for name in models():
