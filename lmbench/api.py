@@ -83,7 +83,18 @@ def run(models=None, corpus=_D["corpus"], *, params: dict | None = None, config=
     if models is None:
         options.pop("models")
     run_config = build_config(options, config, params)
-    return run_benchmark(run_config, echo=print if verbose and not quiet else None, quiet=quiet)
+    return run_benchmark(run_config, echo=_print_escaped if verbose and not quiet else None, quiet=quiet)
+
+
+def _print_escaped(line: str) -> None:
+    """``print``, with what stdout's encoding lacks (the undecodable bytes of a file name) as backslash escapes."""
+    import sys
+
+    try:
+        print(line)
+    except UnicodeEncodeError:
+        encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+        print(line.encode(encoding, "backslashreplace").decode(encoding))
 
 
 def sweep(models=None, corpus=_D["corpus"], *, fractions=(0.01, 0.03, 0.1, 0.3, 1.0), params: dict | None = None,

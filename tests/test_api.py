@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import math
+import os
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -168,6 +171,19 @@ def test_verbose_prints_the_table_and_the_default_does_not(small_corpus, tmp_pat
     for row in result.table.itertuples():
         assert re.search(rf"^\s*{re.escape(row.model)}\s+{row.split}\s+{row.n_tokens}\s+{row.perplexity:.2f}\s",
                          out, re.M), (row.model, row.split)
+
+
+def test_verbose_escapes_an_undecodable_corpus_name_on_a_strict_stdout(small_corpus, tmp_path, monkeypatch):
+    """A UTF-8 stdout that refuses lone surrogates (most terminals) prints the byte as an escape, no crash."""
+    name = tmp_path / os.fsdecode(b"corpus-\xff.txt")
+    name.write_bytes(Path(small_corpus).read_bytes())
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    result = lmbench.run(["bigram-add1"], corpus=name, out=tmp_path / "v", bootstrap=0, verbose=True)
+    stdout.flush()
+    printed = stdout.buffer.getvalue().decode("utf-8")
+    assert "corpus corpus-\\udcff: word tokens" in printed and "bigram-add1" in printed
+    assert result.config["status"] == "complete"
 
 
 # ---------------------------------------------------------------- 3. plots
