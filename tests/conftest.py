@@ -76,8 +76,9 @@ def _not_drawn(*args, **kwargs) -> None:
 def _figures_drawn_where_checked(request, monkeypatch):
     """Draw PNGs only in tests marked ``plots``: building and rendering the figures is about half the time of
     an end-to-end run, and what the figures show is checked by the marked tests (tests/test_plots.py, the
-    run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``)
-    always draw them; ``RunResult.plot`` builds its figures everywhere."""
+    run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``) and
+    runs made by module- or session-scoped fixtures (set up before this one) always draw them;
+    ``RunResult.plot`` builds its figures everywhere."""
     if request.node.get_closest_marker("plots") is None:
         for name in PLOT_WRITERS:
             monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)

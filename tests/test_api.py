@@ -575,6 +575,7 @@ def test_a_fit_cut_short_is_marked_in_the_table_and_a_budget_without_validation_
 # ---------------------------------------------------------------- 13. sweeps
 
 
+@pytest.mark.plots
 def test_an_infeasible_sweep_point_is_a_row_with_its_reason_and_the_sweep_goes_on(sweep_cli):
     invoked, result = sweep_cli
     assert invoked.exit_code == 0, invoked.output
@@ -594,6 +595,7 @@ def test_an_infeasible_sweep_point_is_a_row_with_its_reason_and_the_sweep_goes_o
     assert done["perplexity"].notna().all() and done.groupby("split")["n_tokens"].nunique().eq(1).all()
     assert f"[lstm@0.01] infeasible: {tokens:,} training tokens" in invoked.output
     assert "lstm@0.01" not in set(result.table["model"])
+    assert (result.out_dir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # drawn with the infeasible point
 
 
 def test_a_sweep_says_that_every_size_shares_one_vocabulary(sweep_cli):
