@@ -29,7 +29,8 @@ def test_a_02_checkpoint_scores_its_run_exactly(name, targets):
         model = load_model(RUN / "models" / f"{name}.pt")
     with np.load(RUN / "scores" / f"{name}.npz") as stored:
         for split, ids in targets.items():
-            assert np.array_equal(model.logprobs(ids), stored[split]), split
+            # numpy's log follows the CPU's vector units: AVX-512 and AVX2 may differ in the last bit
+            np.testing.assert_array_max_ulp(model.logprobs(ids), stored[split], maxulp=1)
 
 
 def test_the_02_disk_fit_loads_on_disk_and_katz_reads_its_renamed_parameter():

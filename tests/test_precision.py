@@ -16,7 +16,8 @@ import torch
 from lmbench.errors import LmbenchError
 from lmbench.models.neural.recurrent import RecurrentLM, stream_logprobs
 from lmbench.models.neural.transformer import TransformerLM, window_logprobs
-from lmbench.models.neural.precision import _cuda_tf32, float32_scoring
+from lmbench.models.neural import recurrent
+from lmbench.models.neural.precision import _cuda_tf32, cpu_has_bfloat16_lstm, float32_scoring
 from lmbench.models.checkpoint import load_model
 from lmbench.models.seeding import seed_everything
 from lmbench.models.neural.training import TrainingOptions
@@ -47,6 +48,10 @@ def transformer(**kw) -> TransformerLM:
                             "epochs": 2, "progress": False, "device": "cpu", **kw})
 
 
+#: an LSTM under bfloat16 on a CPU needs oneDNN's bfloat16 kernels (AVX-512 BF16 or AMX).
+needs_bf16_lstm = pytest.mark.skipif(not cpu_has_bfloat16_lstm(), reason="this CPU has no bfloat16 LSTM kernels")
+
+
 def fit(model, data, seed=0):
     vocab, train, valid, _ = data
     seed_everything(seed)
@@ -60,7 +65,7 @@ def test_an_unknown_precision_is_refused_with_the_choices():
         lstm(precision="half").check_params()
 
 
-@pytest.mark.parametrize("build", [lstm, transformer])
+@pytest.mark.parametrize("build", [pytest.param(lstm, marks=needs_bf16_lstm), transformer])
 def test_bfloat16_training_really_runs_in_bfloat16_and_lands_near_float32(data, build):
     full, mixed = fit(build(), data), fit(build(precision="bfloat16"), data)
     full_curve, mixed_curve = full.training_curve(), mixed.training_curve()
@@ -72,13 +77,23 @@ def test_bfloat16_training_really_runs_in_bfloat16_and_lands_near_float32(data, 
     assert mixed.perplexity(test) == pytest.approx(full.perplexity(test), rel=0.05)
 
 
-def test_validation_and_scoring_are_float32_after_bfloat16_training(data):
+@pytest.mark.parametrize("build", [pytest.param(lstm, marks=needs_bf16_lstm), transformer])
+def test_validation_and_scoring_are_float32_after_bfloat16_training(data, build):
     vocab, _, valid, _ = data
-    model = fit(lstm(precision="bfloat16", epochs=2), data)
+    model = fit(build(precision="bfloat16", epochs=2), data)
     best = min(row["valid_ppl"] for row in model.training_curve())
     scored = model.logprobs(valid)
     assert scored.dtype == np.float64
     assert math.exp(-scored.mean()) == pytest.approx(best, rel=1e-9)  # validation scored exactly as test is
+
+
+def test_a_bfloat16_lstm_on_a_cpu_without_its_kernels_is_refused_before_training(data, monkeypatch):
+    monkeypatch.setattr(recurrent, "cpu_has_bfloat16_lstm", lambda: False)
+    with pytest.raises(LmbenchError, match=r"bfloat16.*LSTM.*use precision float32") as refused:
+        fit(lstm(precision="bfloat16"), data)
+    assert "\n" not in str(refused.value)
+    for fine in (lstm(precision="float32"), lstm(cell="gru", precision="bfloat16"), transformer(precision="bfloat16")):
+        fine.check_params()
 
 
 def test_tf32_is_float32_on_a_cpu(data):

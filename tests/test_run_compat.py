@@ -39,8 +39,10 @@ def test_every_model_of_a_0_2_run_loads_and_scores_its_targets_as_stored(old_run
         loaded = old_run.model(model)
         stored = old_run.scores(model, "test").logprobs
         scored = loaded.logprobs(targets["test_ids"])
-        if model not in ("lstm", "transformer", "mix(3gram-kn+lstm)"):  # n-grams: float64 counts, the same bits anywhere
-            assert np.array_equal(scored, stored), model
+        if model not in ("lstm", "transformer", "mix(3gram-kn+lstm)"):
+            # n-grams: float64 maths, but numpy's log follows the CPU's vector units (AVX-512 and AVX2
+            # may differ in the last bit), so a run made on another machine agrees to one ulp
+            np.testing.assert_array_max_ulp(scored, stored, maxulp=1)
         else:  # float32 networks: the kernels' summation order follows the CPU's vector units
             np.testing.assert_allclose(scored, stored, rtol=1e-5, atol=1e-6, err_msg=model)
 
@@ -57,7 +59,8 @@ def test_a_0_2_bpe_run_tokenizes_new_text_as_it_did(tmp_path):
     run = lmbench.load_run(tmp_path / "bpe")
     targets = np.load(tmp_path / "bpe" / "scores" / "targets.npz")
     model = run.model("3gram-kn")
-    assert np.array_equal(model.logprobs(targets["valid_ids"]), run.scores("3gram-kn", "valid").logprobs)
+    np.testing.assert_array_max_ulp(model.logprobs(targets["valid_ids"]), run.scores("3gram-kn", "valid").logprobs,
+                                    maxulp=1)                  # one ulp: see the test above
     assert run.tokenizer.kind == "bpe" and model.score_text("the time traveller\n").n_tokens > 3
 
 

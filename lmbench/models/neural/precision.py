@@ -5,6 +5,7 @@ kernels on TF32 tensor cores, float32 elsewhere); "bfloat16" (forward and loss u
 autocast, mixed-precision training as in Micikevicius et al. 2018, with no loss scaling since
 bfloat16 keeps float32's exponent range; weights, gradients and optimizer state stay float32).
 Validation and scoring always run in float32 (:func:`float32_scoring`), so only the weights differ.
+On a CPU, bfloat16 LSTM kernels come from oneDNN and need AVX-512 BF16 or AMX (:func:`cpu_has_bfloat16_lstm`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ def training_autocast(precision: str, device: torch.device):
     if precision != "bfloat16":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def cpu_has_bfloat16_lstm() -> bool:
+    """Whether this CPU can run an LSTM under bfloat16 autocast (oneDNN's kernels need AVX-512 BF16 or AMX).
+
+    Without them PyTorch fails inside the first training step ("could not create a primitive
+    descriptor for the LSTM forward propagation primitive"); models check this before training.
+    """
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 @contextmanager

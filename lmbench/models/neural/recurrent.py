@@ -21,6 +21,8 @@ from torch import nn
 
 from ...data.vocab import Vocabulary
 from ...errors import LmbenchError, check_choice, check_int, check_number
+from .devices import select_device
+from .precision import cpu_has_bfloat16_lstm
 from .shell import TorchLM
 
 #: above this many input ids, one-hot input is slow and memory-hungry: fit() warns.
@@ -286,6 +288,13 @@ class RecurrentLM(TorchLM):
             if getattr(self, name) != only:
                 raise LmbenchError(f"cell {self.cell!r} supports only {name}={only!r}, got {getattr(self, name)!r}; "
                                    f"use cell rnn for that option")
+
+    def check_params(self) -> None:
+        super().check_params()
+        if self.precision == "bfloat16" and self.cell == "lstm" and select_device(self.device).type == "cpu" \
+                and not cpu_has_bfloat16_lstm():
+            raise LmbenchError("precision 'bfloat16' for an LSTM on this CPU needs oneDNN's bfloat16 kernels "
+                               "(AVX-512 BF16 or AMX), which it lacks; use precision float32 here, or a GPU")
 
     def architecture(self, vocab_size: int) -> Architecture:
         return Architecture(vocab_size, self.hidden_size, self.num_layers, self.embedding_size, self.dropout,
