@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 if "PYTEST_XDIST_WORKER" in os.environ:  # one worker per core (-n auto): a worker's torch and BLAS use one thread
@@ -17,6 +20,25 @@ from lmbench.data.dataset import build_dataset
 from lmbench.data.tokenizers import Tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+class LazyModule:
+    """A module imported when a test first uses one of its names: collecting the test modules of an optional
+    library (transformers, datasets, nbclient) costs a pytest-xdist worker that runs none of their tests nothing."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_"):  # pytest looks for its markers (``__test__``...) on every module-level name
+            raise AttributeError(attr)
+        return getattr(importlib.import_module(self._name), attr)
+
+
+def needs(*modules: str) -> pytest.MarkDecorator:
+    """A mark (a test module's ``pytestmark``) that skips its tests where one of ``modules`` is not installed."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (pip install -e '.[test,hf]')")
 
 
 def make_dataset(train: list[str], valid: list[str], test: list[str], kind: str = "word", **vocab_options):
@@ -76,12 +98,21 @@ def _not_drawn(*args, **kwargs) -> None:
 def _figures_drawn_where_checked(request, monkeypatch):
     """Draw PNGs only in tests marked ``plots``: building and rendering the figures is about half the time of
     an end-to-end run, and what the figures show is checked by the marked tests (tests/test_plots.py, the
-    run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``) and
-    runs made by module- or session-scoped fixtures (set up before this one) always draw them;
-    ``RunResult.plot`` builds its figures everywhere."""
+    run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``) always
+    draw them; module- and session-scoped fixtures are set up before this one, so a fixture whose PNGs no
+    test reads makes its run under :func:`figures_not_drawn`. ``RunResult.plot`` builds its figures everywhere."""
     if request.node.get_closest_marker("plots") is None:
         for name in PLOT_WRITERS:
             monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
+
+
+@contextmanager
+def figures_not_drawn(keep: tuple[str, ...] = ()):
+    """Within the block no ``*_plot`` function draws but those named in ``keep`` (for fixtures' runs)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in set(PLOT_WRITERS) - set(keep):
+            patch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
+        yield
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,11 +8,13 @@ import sys
 import pytest
 
 from lmbench.data.corpora import load_corpus
+from lmbench.data.hf_corpora import offline_hub, parse_spec, rows_to_lines
 from lmbench.errors import LmbenchError
 
-datasets = pytest.importorskip("datasets")
+from .conftest import LazyModule, needs
 
-from lmbench.data.hf_corpora import offline_hub, parse_spec, rows_to_lines  # noqa: E402
+pytestmark = needs("datasets")
+datasets = LazyModule("datasets")
 
 #: WikiText-style rows: lines with their "\n", blank lines as "".
 ROWS = {split: ["", f" = {split} heading = \n", "", f" the {split} text , with <unk> words . \n",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from .conftest import LazyModule, needs
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
+pytestmark = needs("nbformat", "nbclient", "ipykernel")
+nbformat, nbclient = LazyModule("nbformat"), LazyModule("nbclient")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "student.ipynb"
 
