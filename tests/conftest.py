@@ -101,9 +101,12 @@ def _figures_drawn_where_checked(request, monkeypatch):
     run, report and overwrite tests that read the files). Runs in a subprocess (``python -m lmbench``) always
     draw them; module- and session-scoped fixtures are set up before this one, so a fixture whose PNGs no
     test reads makes its run under :func:`figures_not_drawn`. ``RunResult.plot`` builds its figures everywhere."""
-    if request.node.get_closest_marker("plots") is None:
-        for name in PLOT_WRITERS:
-            monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
+    marker = request.node.get_closest_marker("plots")
+    drawn = () if marker is None else marker.args or PLOT_WRITERS  # plots("curves_plot"): that one only
+    unknown = set(drawn) - set(PLOT_WRITERS)
+    assert not unknown, f"plots() names no figure writer: {sorted(unknown)}"
+    for name in set(PLOT_WRITERS) - set(drawn):
+        monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
 
 
 @contextmanager

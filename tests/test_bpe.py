@@ -20,7 +20,7 @@ from lmbench.data.dataset import build_dataset, encode_lines, fingerprint
 from lmbench.errors import LmbenchError
 from lmbench.data.tokenizers import DEFAULT_BPE_VOCAB_SIZE, SPACE, Tokenizer, fit_tokenizer
 
-from tests.conftest import random_lines, require_corpus
+from tests.conftest import random_lines
 
 pytest.importorskip("tokenizers")
 
@@ -322,11 +322,8 @@ def test_a_bpe_run_scores_subwords_and_its_saved_tokenizer_reads_new_text_the_sa
         -test_scores.logprobs.sum() / math.log(2) / n_bytes, rel=1e-9)
 
 
-def test_ptb_bpe_keeps_its_bytes_words_and_unknown_words():
-    require_corpus("ptb")
-    raw = load_corpus("ptb")
-    ds = build_dataset(raw, Tokenizer("bpe", vocab_size=8000))
-    word = build_dataset(raw, Tokenizer("word"))
+def test_ptb_bpe_keeps_its_bytes_words_and_unknown_words(ptb_dataset):
+    ds, word = build_dataset(load_corpus("ptb"), Tokenizer("bpe", vocab_size=8000)), ptb_dataset
     assert len(ds.vocab) <= 8000 + 2
     for split in ("train", "valid", "test"):
         b, w = ds.stats[split], word.stats[split]

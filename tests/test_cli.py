@@ -41,7 +41,7 @@ def assert_one_line_error(result, pattern):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.plots
+@pytest.mark.plots("perplexity_plot")
 def test_run_writes_table_config_and_plot(tmp_path, text_file):
     out = tmp_path / "out"
     result = invoke("run", "--models", "unigram,bigram,bigram-add1,trigram-addk", "--corpus", text_file, "--out", out)
@@ -266,7 +266,7 @@ def test_export_then_load_arpa_by_absolute_path(tmp_path, text_file):
     assert not (tmp_path / "mle.arpa").exists()
 
 
-@pytest.mark.plots
+@pytest.mark.plots("curves_plot")
 def test_neural_and_ngram_side_by_side_then_generate(tmp_path):
     """One CLI run with an n-gram and an LSTM: same n_tokens; the LSTM continues a prefix through the CLI."""
     corpus = tmp_path / "chars.txt"

@@ -186,7 +186,7 @@ def test_the_console_names_a_partial_epoch(char_splits, capsys):
 # ---------------------------------------------------------------- through the runner
 
 
-@pytest.mark.plots
+@pytest.mark.plots("curves_plot")
 def test_runner_scores_the_same_tokens_for_every_model_and_writes_curves_and_checkpoints(tmp_path):
     from lmbench import api
 
