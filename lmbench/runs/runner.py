@@ -9,6 +9,7 @@ comparisons, frequency buckets, seeds, report) is computed from those scores.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import os
 import platform
@@ -86,6 +87,12 @@ def default_out_dir(dataset_name: str) -> Path:
 
 def versions() -> dict:
     """Versions of Python and the libraries, read from package metadata (nothing is imported)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict:
+    """Read once per process: a metadata lookup scans site-packages."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"lmbench": __version__, "python": platform.python_version(), "platform": platform.platform()}
