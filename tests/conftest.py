@@ -102,20 +102,23 @@ def _figures_drawn_where_checked(request, monkeypatch):
     draw them; module- and session-scoped fixtures are set up before this one, so a fixture whose PNGs no
     test reads makes its run under :func:`figures_not_drawn`. ``RunResult.plot`` builds its figures everywhere."""
     marker = request.node.get_closest_marker("plots")
-    drawn = () if marker is None else marker.args or PLOT_WRITERS  # plots("curves_plot"): that one only
-    unknown = set(drawn) - set(PLOT_WRITERS)
-    assert not unknown, f"plots() names no figure writer: {sorted(unknown)}"
-    for name in set(PLOT_WRITERS) - set(drawn):
-        monkeypatch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
+    _draw_only(monkeypatch, () if marker is None else marker.args or PLOT_WRITERS)  # plots("curves_plot")
 
 
 @contextmanager
 def figures_not_drawn(keep: tuple[str, ...] = ()):
     """Within the block no ``*_plot`` function draws but those named in ``keep`` (for fixtures' runs)."""
     with pytest.MonkeyPatch.context() as patch:
-        for name in set(PLOT_WRITERS) - set(keep):
-            patch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
+        _draw_only(patch, keep)
         yield
+
+
+def _draw_only(patch: pytest.MonkeyPatch, drawn) -> None:
+    """Make every figure writer but those in ``drawn`` a no-op."""
+    unknown = set(drawn) - set(PLOT_WRITERS)
+    assert not unknown, f"no figure writer is named {sorted(unknown)}"
+    for name in set(PLOT_WRITERS) - set(drawn):
+        patch.setattr(f"lmbench.report.plots.{name}", _not_drawn)
 
 
 def pytest_collection_modifyitems(config, items):

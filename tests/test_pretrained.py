@@ -52,19 +52,19 @@ def direct_logprobs(model, inputs: list[int], targets: list[int]) -> np.ndarray:
     return torch.log_softmax(logits, -1)[torch.arange(len(targets)), torch.tensor(targets)].numpy()
 
 
-def own_window_logprobs(model, inputs: list[int], targets: list[int], starts: list[int]) -> np.ndarray:
+def own_window_logprobs(model, inputs: list[int], targets: list[int], starts: np.ndarray) -> np.ndarray:
     """log p(targets[i] | inputs[starts[i]:i+1]) for every i, each token in its own window.
 
-    The windows are right-padded into one batch: a causal model's prediction at a position does not see the
-    padding after it, so each row's last real position is that token's own forward pass.
+    Row i of one batch holds inputs[starts[i]:], cut to the longest window: a causal model's prediction
+    at a position does not see the tokens after it, so row i's position i - starts[i] is token i's own
+    forward pass.
     """
     n = len(targets)
-    lengths = [i - start + 1 for i, start in enumerate(starts)]
-    batch = torch.zeros((n, max(lengths)), dtype=torch.long)  # (N, W)
-    for i, (start, length) in enumerate(zip(starts, lengths)):
-        batch[i, :length] = torch.tensor(inputs[start:i + 1])
+    first = torch.as_tensor(starts)  # (N,)
+    last = torch.arange(n) - first  # (N,) position of token i in its row
+    positions = (first[:, None] + torch.arange(int(last.max()) + 1)).clamp(max=n - 1)  # (N, W)
     with torch.no_grad():
-        logits = model(batch).logits[torch.arange(n), torch.tensor(lengths) - 1].double()  # (N, V)
+        logits = model(torch.tensor(inputs)[positions]).logits[torch.arange(n), last].double()  # (N, V)
     return torch.log_softmax(logits, -1)[torch.arange(n), torch.tensor(targets)].numpy()
 
 
@@ -94,11 +94,10 @@ def test_sliding_windows_match_each_tokens_own_window(tiny_dir, direct, context,
     assert n > 3 * context
     inputs = [tok.bos_token_id] + ids[:-1]
     got = lm.score_lines(LONG_LINES).logprobs
-    starts = []
-    for i in range(n):
-        end = context if i < context else min(n, context + -(-(i - context + 1) // stride) * stride)
-        starts.append(end - context)
-    seen = np.arange(n) - np.array(starts) + 1
+    i = np.arange(n)
+    ends = np.where(i < context, context, np.minimum(n, context + -(-(i - context + 1) // stride) * stride))
+    starts = ends - context
+    seen = i - starts + 1
     np.testing.assert_allclose(got, own_window_logprobs(net, inputs, ids, starts), rtol=1e-5, atol=1e-5)
     assert seen[context:].min() >= context - stride + 1 and seen.max() <= context
     assert lm.fitted_summary()["min_context"] == context - stride + 1
